@@ -1,0 +1,226 @@
+"""``ClarifySession``: a ``requests.Session`` bound to one Clarify integration."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from clarify_auth._auth import Authenticator
+from clarify_auth._config import TimeoutSpec, checked_timeout
+from clarify_auth._credentials import Credentials, load_credentials
+from clarify_auth._errors import ConfigurationError, RPCError, RPCResponseError
+from clarify_auth._token_endpoint import USER_AGENT
+from clarify_auth._urls import check_transport
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["DEFAULT_API_TIMEOUT", "ClarifySession"]
+
+logger = logging.getLogger("clarify_auth")
+
+#: For API requests that do not pass their own: 5 s to connect, 60 s for the answer.
+DEFAULT_API_TIMEOUT: tuple[float, float] = (5.0, 60.0)
+DEFAULT_API_VERSION = "1.1"
+_API_VERSION = re.compile(r"\d+\.\d+(?:(?:alpha|beta|rc)\d+)?")
+
+
+class ClarifySession(requests.Session):
+    """A ``requests.Session`` that talks to one Clarify integration.
+
+    Every request carries ``Authorization`` (through ``session.auth``, so that
+    ``requests`` strips it on redirects to another host) and ``X-API-Version``.
+    Relative URLs resolve against the credentials' ``api_url``; requests without
+    a timeout get the session's. After a 401 on an OAuth token, the token is
+    dropped and the request retried once with a new one.
+
+    Args:
+        credentials: :class:`Credentials`, a path to a credentials file, or
+            ``None`` to find one with :func:`load_credentials`.
+        authenticator: Use this instead of the one the credentials call for.
+        api_version: Sent as ``X-API-Version``; ``None`` sends no such header.
+        timeout: Default for requests that pass none: seconds or ``(connect, read)``.
+        auth_options: Passed to :meth:`Authenticator.from_credentials`
+            (for OAuth, for example ``timeout`` or ``attempts``).
+
+    Example:
+        >>> with ClarifySession("clarify-credentials.json") as session:  # doctest: +SKIP
+        ...     items = session.rpc("clarify.selectItems", {"query": {"limit": 10}})
+    """
+
+    __attrs__ = [  # noqa: RUF012 - extends requests.Session's own pickling list
+        *requests.Session.__attrs__,
+        "credentials",
+        "api_version",
+        "timeout",
+        "_owns_authenticator",
+    ]
+
+    def __init__(
+        self,
+        credentials: Credentials | str | os.PathLike[str] | None = None,
+        *,
+        authenticator: Authenticator | None = None,
+        api_version: str | None = DEFAULT_API_VERSION,
+        timeout: TimeoutSpec | None = DEFAULT_API_TIMEOUT,
+        **auth_options: Any,
+    ) -> None:
+        """Load the credentials (when not given) and set up auth and headers."""
+        if api_version is not None and (
+            not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version)
+        ):
+            raise ConfigurationError(
+                "api_version must look like '1.1', '1.1beta1', '2.0alpha3' or '1.2rc1' "
+                "(MAJOR.MINOR, optionally followed by alphaN, betaN or rcN), or be None"
+            )
+        if timeout is not None:
+            timeout = checked_timeout(timeout, what="ClarifySession: timeout")
+        if not isinstance(credentials, Credentials):
+            credentials = load_credentials(credentials)
+        if authenticator is not None and auth_options:
+            raise TypeError("pass either authenticator= or options for it, not both")
+        if authenticator is not None and not isinstance(authenticator, Authenticator):
+            raise TypeError(
+                f"authenticator must be a clarify_auth.Authenticator, "
+                f"got {type(authenticator).__name__}"
+            )
+        super().__init__()
+        self.credentials = credentials
+        self.api_version = api_version
+        self.timeout = timeout
+        self._owns_authenticator = authenticator is None
+        self.auth = authenticator or Authenticator.from_credentials(credentials, **auth_options)
+        self.headers["User-Agent"] = USER_AGENT
+        if api_version is not None:
+            self.headers["X-API-Version"] = api_version
+        self._setup_runtime_state()
+
+    def _setup_runtime_state(self) -> None:
+        self._rpc_ids = itertools.count(1)
+        _LIVE_SESSIONS.add(self)
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """The authenticator that signs this session's requests."""
+        assert isinstance(self.auth, Authenticator)  # noqa: S101 - set in __init__
+        return self.auth
+
+    @property
+    def integration(self) -> str:
+        """The integration ID from the credentials."""
+        return self.credentials.integration
+
+    @property
+    def api_url(self) -> str:
+        """The API base URL from the credentials, ending in ``/``."""
+        return self.credentials.api_url
+
+    def __repr__(self) -> str:
+        """Show the integration and API URL, never a secret."""
+        return f"{type(self).__name__}(integration={self.integration!r}, api_url={self.api_url!r})"
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send a request; ``url`` may be relative to ``api_url``.
+
+        Raises:
+            InsecureTransportError: ``url`` is plain http to a host that is not loopback.
+        """
+        url = self._resolve(url)
+        check_transport(url, what="Clarify credentials")
+        if "timeout" not in kwargs and len(args) < 7:  # noqa: PLR2004 - timeout is the 8th
+            kwargs["timeout"] = self.timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send a prepared request, with the session's timeout when it has none."""
+        kwargs.setdefault("timeout", self.timeout)
+        return super().send(request, **kwargs)
+
+    def _resolve(self, url: str | bytes) -> str:
+        text = url.decode() if isinstance(url, bytes) else str(url)
+        if "://" in text.split("?", 1)[0] or text.startswith("//"):
+            return text
+        return self.credentials.api_url + text.lstrip("/")
+
+    def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call a JSON-RPC 2.0 method at ``{api_url}rpc`` and return its ``result``.
+
+        Raises:
+            RPCError: The answer carried a JSON-RPC ``error`` member.
+            RPCResponseError: The answer was not a JSON-RPC response.
+            requests.HTTPError: The HTTP status was not 2xx.
+        """
+        request_id = next(self._rpc_ids)
+        payload = {"jsonrpc": "2.0", "method": method, "id": request_id, "params": params or {}}
+        response = self.post("rpc", json=payload)
+        response.raise_for_status()
+        try:
+            body = response.json()
+        except ValueError:
+            raise RPCResponseError(
+                f"{method}: the answer ({response.status_code}, "
+                f"{response.headers.get('Content-Type', 'no content type')}) is not JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise RPCResponseError(f"{method}: the answer is not a JSON-RPC response object")
+        if body.get("error") is not None:
+            raise _rpc_error(method, body["error"])
+        if "result" not in body:
+            raise RPCResponseError(f"{method}: the answer has neither result nor error")
+        return body["result"]
+
+    def close(self) -> None:
+        """Close this session's connections, and its authenticator's if it made it."""
+        super().close()
+        if self._owns_authenticator:
+            close = getattr(self.auth, "close", None)
+            if callable(close):
+                close()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore from a pickle with fresh connection pools and counters."""
+        super().__setstate__(state)  # type: ignore[misc]  # defined, but not in the stubs
+        self._setup_runtime_state()
+
+
+def _rpc_error(method: str, error: object) -> RPCError:
+    if not isinstance(error, dict):
+        return RPCResponseError(f"{method}: the answer's error member is not an object", error)
+    code = error.get("code")
+    message = error.get("message")
+    return RPCError(
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        message if isinstance(message, str) else f"{method} failed",
+        error.get("data"),
+    )
+
+
+# Every live session, so that a forked child gets connection pools of its own
+# instead of sharing the parent's sockets.
+_LIVE_SESSIONS: weakref.WeakSet[ClarifySession] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for session in list(_LIVE_SESSIONS):
+        for adapter in session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                # What HTTPAdapter.__setstate__ does: new pools, the parent's left alone.
+                adapter.proxy_manager = {}
+                adapter.init_poolmanager(
+                    adapter._pool_connections,  # type: ignore[attr-defined]  # noqa: SLF001
+                    adapter._pool_maxsize,  # type: ignore[attr-defined]  # noqa: SLF001
+                    block=adapter._pool_block,  # type: ignore[attr-defined]  # noqa: SLF001
+                )
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,137 @@
+"""Access tokens: the model, parsing the token endpoint's answer, and expiry policy."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from clarify_auth._errors import TokenError
+
+__all__ = ["AccessToken", "CachedToken", "parse_token_response"]
+
+logger = logging.getLogger("clarify_auth")
+
+# Used when a success body carries no expires_in at all (RFC 6749 only
+# RECOMMENDS it): short enough that a wrong guess heals itself soon.
+_DEFAULT_EXPIRES_IN_S = 300.0
+# However long the server says a token lives, it is refreshed at least daily,
+# so a bogus lifetime ("1e300") can never mean "used forever".
+_MAX_CACHE_LIFETIME_S = 86_400.0
+# Refresh early by a share of the lifetime, capped: a 24 h token is renewed
+# 5 min before it expires, a 2 min token 30 s before, a 2 s token 0.5 s before.
+_EARLY_REFRESH_SHARE = 0.25
+_MAX_EARLY_REFRESH_S = 300.0
+# Stop using a token slightly before the server would reject it (clock skew,
+# the request's own flight time): 5 % of the lifetime, at most 30 s.
+_EXPIRY_MARGIN_SHARE = 0.05
+_MAX_EXPIRY_MARGIN_S = 30.0
+
+
+def _reject_bool(value: object) -> object:
+    # JSON true/false would otherwise pass as 1.0/0.0 seconds.
+    if isinstance(value, bool):
+        msg = "must be a number"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
+    return value
+
+
+class AccessToken(BaseModel):
+    """An OAuth 2.0 access token as the token endpoint returned it.
+
+    ``access_token`` is a ``SecretStr``: ``repr`` and ``str`` show asterisks.
+
+    Example:
+        >>> token = AccessToken(access_token="test-token-1", token_type="Bearer",
+        ...                     expires_in=86400)
+        >>> token
+        AccessToken(access_token=SecretStr('**********'), token_type='Bearer', scope=None, expires_in=86400.0)
+    """  # noqa: E501
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    access_token: Annotated[SecretStr, Field(min_length=1)]
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a password
+    scope: str | None = None
+    expires_in: Annotated[
+        float, BeforeValidator(_reject_bool), Field(gt=0, allow_inf_nan=False)
+    ] = _DEFAULT_EXPIRES_IN_S
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes, split on commas or spaces (Clarify separates them by commas)."""
+        if not self.scope:
+            return ()
+        return tuple(part for part in self.scope.replace(",", " ").split() if part)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    """A token with its header value and deadlines on the monotonic clock."""
+
+    token: AccessToken
+    header: str
+    refresh_at: float
+    expires_at: float
+
+    @classmethod
+    def issued(cls, token: AccessToken, *, requested_at: float) -> CachedToken:
+        """Compute the deadlines for a token whose request left at ``requested_at``.
+
+        The lifetime counts from when the request was sent, not when the answer
+        arrived, so the time on the wire only ever shortens it.
+        """
+        lifetime = min(token.expires_in, _MAX_CACHE_LIFETIME_S)
+        margin = min(lifetime * _EXPIRY_MARGIN_SHARE, _MAX_EXPIRY_MARGIN_S)
+        early = min(lifetime * _EARLY_REFRESH_SHARE, _MAX_EARLY_REFRESH_S)
+        return cls(
+            token=token,
+            header="Bearer " + token.access_token.get_secret_value(),
+            refresh_at=requested_at + lifetime - early,
+            expires_at=requested_at + lifetime - margin,
+        )
+
+    def __repr__(self) -> str:
+        """Show the deadlines, never the header."""
+        return f"CachedToken(refresh_at={self.refresh_at!r}, expires_at={self.expires_at!r})"
+
+
+def parse_token_response(data: Any, *, token_url: str) -> AccessToken:
+    """Validate a decoded success body from the token endpoint.
+
+    Raises:
+        TokenError: The body is not a usable access token. The message names the
+            bad field, never a value.
+    """
+    if not isinstance(data, dict):
+        raise TokenError(f"token endpoint {token_url} answered with JSON that is not an object")
+    if "expires_in" not in data:
+        logger.warning(
+            "token endpoint %s gave no expires_in; assuming the token lives %.0f s",
+            token_url,
+            _DEFAULT_EXPIRES_IN_S,
+        )
+    try:
+        token = AccessToken.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
+        raise TokenError(
+            f"token endpoint {token_url} answered with an unusable token: "
+            f"invalid {', '.join(fields)}"
+        ) from None
+    if token.token_type.lower() != "bearer":
+        raise TokenError(
+            f"token endpoint {token_url} issued a token of type {token.token_type[:20]!r}; "
+            "only Bearer tokens are supported"
+        )
+    if token.expires_in > _MAX_CACHE_LIFETIME_S:
+        logger.info(
+            "token endpoint %s says the token lives %.0f s; it will be refreshed after %.0f s",
+            token_url,
+            token.expires_in if math.isfinite(token.expires_in) else -1,
+            _MAX_CACHE_LIFETIME_S,
+        )
+    return token
