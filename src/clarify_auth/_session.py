@@ -26,6 +26,9 @@ __all__ = ["DEFAULT_API_TIMEOUT", "ClarifySession"]
 
 logger = logging.getLogger("clarify_auth")
 
+# Pipelines call from dozens of threads; requests' default of 10 pooled
+# connections per host would discard and reopen connections under that load.
+_POOL_MAXSIZE = 64
 #: For API requests that do not pass their own: 5 s to connect, 60 s for the answer.
 DEFAULT_API_TIMEOUT: tuple[float, float] = (5.0, 60.0)
 DEFAULT_API_VERSION = "1.1"
@@ -92,6 +95,8 @@ class ClarifySession(requests.Session):
                 f"got {type(authenticator).__name__}"
             )
         super().__init__()
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, HTTPAdapter(pool_maxsize=_POOL_MAXSIZE))
         self.credentials = credentials
         self.api_version = api_version
         self.timeout = timeout
