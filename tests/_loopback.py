@@ -87,8 +87,11 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default of 5 resets connections in thread storms
+            daemon_threads = True
+
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
