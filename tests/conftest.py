@@ -13,9 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _loopback import LoopbackServer, Reply  # noqa: E402
-
-import clarify_auth  # noqa: E402
+import clarify_auth
+from _loopback import LoopbackServer, Reply
 
 SECRET = "test-secret-0123456789abcdef"
 BASIC_PASSWORD = "test-secret-basic-password"
@@ -30,6 +29,9 @@ class FakeClock:
         self.now = start
         self.sleeps: list[float] = []
         self._lock = threading.Lock()
+
+    def __reduce__(self):
+        return (FakeClock, (self.now,))
 
     def __call__(self) -> float:
         with self._lock:
@@ -98,7 +100,9 @@ def write_json(tmp_path: Path):
     return write
 
 
-def make_oauth(clock: FakeClock | None = None, **options: Any) -> clarify_auth.OAuthClientCredentials:
+def make_oauth(
+    clock: FakeClock | None = None, **options: Any
+) -> clarify_auth.OAuthClientCredentials:
     options.setdefault("token_url", TOKEN_URL)
     options.setdefault("audience", API_URL)
     if clock is not None:

@@ -8,7 +8,6 @@ import logging
 import pytest
 import requests
 import responses
-from conftest import API_URL, BASIC_PASSWORD, SECRET, TOKEN_URL, make_oauth, token_body
 from pydantic import SecretStr
 
 import clarify_auth
@@ -21,6 +20,7 @@ from clarify_auth import (
     OAuthClientCredentials,
     TokenError,
 )
+from conftest import API_URL, BASIC_PASSWORD, SECRET, TOKEN_URL, make_oauth, token_body
 
 # -- Basic -------------------------------------------------------------------------
 
@@ -38,9 +38,10 @@ def test_basic_from_credentials(basic_creds):
     auth = BasicAuth.from_credentials(basic_creds)
 
     assert auth.username == "test-integration"
-    assert auth.authorization() == "Basic " + base64.b64encode(
-        f"test-integration:{BASIC_PASSWORD}".encode()
-    ).decode()
+    assert (
+        auth.authorization()
+        == "Basic " + base64.b64encode(f"test-integration:{BASIC_PASSWORD}".encode()).decode()
+    )
 
 
 def test_basic_accepts_secretstr_and_is_a_requests_auth():
@@ -53,7 +54,7 @@ def test_basic_accepts_secretstr_and_is_a_requests_auth():
 
 
 def test_basic_repr_and_invalidate():
-    """repr shows the user name only; invalidate() is a harmless no-op."""
+    """Repr shows the user name only; invalidate() is a harmless no-op."""
     auth = BasicAuth("test-integration", BASIC_PASSWORD)
 
     auth.invalidate()
@@ -75,8 +76,13 @@ def test_basic_equality():
 
 @pytest.mark.parametrize(
     ("username", "password", "match"),
-    [("", "test-secret-p", "username"), (None, "test-secret-p", "username"), ("u", "", "password"),
-     ("u", 5, "password"), ("u", SecretStr(""), "password")],
+    [
+        ("", "test-secret-p", "username"),
+        (None, "test-secret-p", "username"),
+        ("u", "", "password"),
+        ("u", 5, "password"),
+        ("u", SecretStr(""), "password"),
+    ],
     ids=["empty-user", "none-user", "empty-password", "int-password", "empty-secretstr"],
 )
 def test_basic_rejects_bad_values(username, password, match):
@@ -87,7 +93,7 @@ def test_basic_rejects_bad_values(username, password, match):
 
 def test_basic_from_oauth_credentials_explains(oauth_creds):
     """BasicAuth.from_credentials of client-credentials says what to use instead."""
-    with pytest.raises(CredentialsError, match="credentials.type"):
+    with pytest.raises(CredentialsError, match=r"credentials\.type"):
         BasicAuth.from_credentials(oauth_creds)
 
 
@@ -121,7 +127,7 @@ def test_authenticator_from_credentials_rejects_other_types():
 
 def test_oauth_from_basic_credentials_explains(basic_creds):
     """OAuthClientCredentials.from_credentials of basic-auth says what to use instead."""
-    with pytest.raises(CredentialsError, match="credentials.type"):
+    with pytest.raises(CredentialsError, match=r"credentials\.type"):
         OAuthClientCredentials.from_credentials(basic_creds)
 
 
@@ -136,8 +142,12 @@ def test_authenticator_is_abstract():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.clarify.io/v1/oauth/token", "http://10.0.0.1/oauth/token", "http://127.example.com/t",
-     "http://localhost.evil.com/t"],
+    [
+        "http://api.clarify.io/v1/oauth/token",
+        "http://10.0.0.1/oauth/token",
+        "http://127.example.com/t",
+        "http://localhost.evil.com/t",
+    ],
     ids=["public-host", "private-ip", "lookalike", "localhost-prefix"],
 )
 def test_plain_http_token_url_is_refused(url):
@@ -151,12 +161,18 @@ def test_plain_http_token_url_is_refused(url):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://localhost:8080/v1/oauth/token", "http://LOCALHOST/t", "http://127.0.0.1/t",
-     "http://127.1.2.3:9/t", "http://[::1]:8080/t", "https://api.clarify.io/v1/oauth/token"],
+    [
+        "http://localhost:8080/v1/oauth/token",
+        "http://LOCALHOST/t",
+        "http://127.0.0.1/t",
+        "http://127.1.2.3:9/t",
+        "http://[::1]:8080/t",
+        "https://api.clarify.io/v1/oauth/token",
+    ],
     ids=["localhost", "localhost-upper", "127.0.0.1", "127/8", "ipv6-loopback", "https"],
 )
 def test_loopback_and_https_token_urls_are_accepted(url):
-    """https anywhere and http to loopback are fine."""
+    """Https anywhere and http to loopback are fine."""
     assert make_oauth(token_url=url).token_url == url
 
 
@@ -197,7 +213,7 @@ def test_empty_client_id_or_secret_is_refused(client_id, secret):
 
 
 def test_oauth_repr_hides_secret():
-    """repr names client and token URL, never the secret."""
+    """Repr names client and token URL, never the secret."""
     auth = make_oauth()
 
     assert repr(auth) == (
@@ -243,7 +259,9 @@ def test_token_is_never_used_after_expiry(clock):
     [(86_400, 86_400 - 300, 86_400 - 30), (120, 90, 114), (2, 1.5, 1.9), (3600, 3300, 3570)],
     ids=["24h", "2min", "2s", "1h"],
 )
-def test_refresh_and_expiry_points_suit_long_and_short_tokens(clock, lifetime, refresh_after, expire_after):
+def test_refresh_and_expiry_points_suit_long_and_short_tokens(
+    clock, lifetime, refresh_after, expire_after
+):
     """Refresh starts a quarter of the lifetime (at most 5 min) early; use stops 5 % (at most 30 s) early."""
     from clarify_auth._token import AccessToken, CachedToken
 
@@ -414,7 +432,9 @@ def test_failure_after_expiry_raises(clock):
 def test_background_refresh_serves_the_old_token_meanwhile(server, clock):
     """In the early window the caller gets the current token at once; a thread fetches the next."""
     server.expires_in = 3600
-    auth = OAuthClientCredentials.from_credentials(server.credentials(), clock=clock, sleep=clock.sleep)
+    auth = OAuthClientCredentials.from_credentials(
+        server.credentials(), clock=clock, sleep=clock.sleep
+    )
     assert auth.authorization() == "Bearer test-token-1"
     server.token_delay = 0.2
     clock.advance(3400)
@@ -459,3 +479,35 @@ def test_waiters_give_up_after_the_deadline(clock):
 
     with pytest.raises(TokenError, match="waiting"):
         flight.result(0.01)
+
+
+def test_interrupted_fetch_gives_waiters_a_token_error(clock, monkeypatch):
+    """A KeyboardInterrupt in the fetching thread stays there; waiters get a TokenError."""
+    auth = make_oauth(clock)
+    flight_seen = []
+
+    def interrupted_fetch(http):
+        flight_seen.append(auth._flight)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auth._endpoint, "fetch", interrupted_fetch)
+
+    with pytest.raises(KeyboardInterrupt):
+        auth.authorization()
+
+    with pytest.raises(TokenError, match="interrupted") as info:
+        flight_seen[0].result(1)
+    assert info.value.retryable is True
+    assert auth._flight is None
+
+
+@responses.activate
+def test_scopes_of_a_token_without_scope(clock):
+    """A token without scope has no scopes; scopes split on commas and spaces."""
+    responses.post(TOKEN_URL, json=token_body(1))
+
+    token = make_oauth(clock).token()
+
+    assert token.scope is None
+    assert token.scopes == ()
+    assert clarify_auth.AccessToken(access_token="t", scope="a, b c").scopes == ("a", "b", "c")

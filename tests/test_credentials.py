@@ -10,12 +10,12 @@ from typing import Any
 
 import pydantic
 import pytest
-from conftest import BASIC_PASSWORD, SECRET, basic_dict, oauth_dict
 from hypothesis import given
 from hypothesis import strategies as st
 
 import clarify_auth
-from clarify_auth import CredentialsError, Credentials, load_credentials
+from clarify_auth import Credentials, CredentialsError, load_credentials
+from conftest import BASIC_PASSWORD, SECRET, basic_dict, oauth_dict
 
 
 def test_parses_client_credentials_file_with_extra_keys(write_json):
@@ -77,7 +77,7 @@ def test_api_url_defaults_to_clarify():
     ids=["no-slash", "one-slash", "many-slashes", "whitespace", "loopback-http", "upper-scheme"],
 )
 def test_api_url_is_normalised_to_one_trailing_slash(given, expected):
-    """apiUrl always ends in exactly one slash, so token_url and rpc join cleanly."""
+    """ApiUrl always ends in exactly one slash, so token_url and rpc join cleanly."""
     creds = Credentials.from_dict(oauth_dict(apiUrl=given))
 
     assert creds.api_url == expected
@@ -182,7 +182,9 @@ BAD_DOCUMENTS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("data", "expected"), [c[1:] for c in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS])
+@pytest.mark.parametrize(
+    ("data", "expected"), [c[1:] for c in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS]
+)
 def test_bad_documents_name_file_and_field(write_json, data, expected):
     """Each bad field gives a CredentialsError naming the file and the dotted JSON path."""
     path = write_json(data)
@@ -199,7 +201,9 @@ def test_bad_documents_name_file_and_field(write_json, data, expected):
     assert isinstance(info.value, clarify_auth.ClarifyAuthError)
 
 
-@pytest.mark.parametrize(("data", "expected"), [c[1:] for c in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS])
+@pytest.mark.parametrize(
+    ("data", "expected"), [c[1:] for c in BAD_DOCUMENTS], ids=[c[0] for c in BAD_DOCUMENTS]
+)
 def test_bad_documents_from_dict_name_field(data, expected):
     """from_dict reports the same dotted path, without a file name."""
     with pytest.raises(CredentialsError, match=expected.replace("(", r"\(").replace(")", r"\)")):
@@ -233,7 +237,9 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("content", "expected"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES])
+@pytest.mark.parametrize(
+    ("content", "expected"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES]
+)
 def test_bad_files_name_the_file(tmp_path, content, expected):
     """A file that is not a JSON object gives a CredentialsError naming it, without its content."""
     path = tmp_path / "creds.json"
@@ -251,7 +257,7 @@ def test_missing_file(tmp_path):
     """A missing file is named."""
     path = tmp_path / "absent.json"
 
-    with pytest.raises(CredentialsError, match="absent.json: no such file"):
+    with pytest.raises(CredentialsError, match=r"absent\.json: no such file"):
         Credentials.from_file(path)
 
 
@@ -261,7 +267,9 @@ def test_directory(tmp_path):
         Credentials.from_file(tmp_path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root reads anything")
+@pytest.mark.skipif(
+    os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root reads anything"
+)
 def test_unreadable_file(write_json):  # pragma: no cover - CI runs as root
     """A file without read permission is named."""
     path = write_json(oauth_dict())
@@ -288,7 +296,9 @@ def test_permission_error_is_wrapped(monkeypatch, write_json):
 
     monkeypatch.setattr(Path, "read_bytes", deny)
 
-    with pytest.raises(CredentialsError, match=r"creds|clarify-credentials.json: permission denied"):
+    with pytest.raises(
+        CredentialsError, match=r"creds|clarify-credentials.json: permission denied"
+    ):
         Credentials.from_file(path)
 
 
@@ -306,7 +316,9 @@ def test_from_json_rejects_non_text(value):
         Credentials.from_json(value)
 
 
-@pytest.mark.parametrize("value", [None, [("integration", "x")], "text"], ids=["none", "pairs", "str"])
+@pytest.mark.parametrize(
+    "value", [None, [("integration", "x")], "text"], ids=["none", "pairs", "str"]
+)
 def test_from_dict_rejects_non_mappings(value):
     """from_dict of something that is not a mapping is a CredentialsError."""
     with pytest.raises(CredentialsError, match="expected a JSON object"):
@@ -320,15 +332,23 @@ def test_from_dict_accepts_any_mapping():
     assert Credentials.from_dict(MappingProxyType(oauth_dict())).integration == "test-integration"
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=20,
+    )
+)
 def test_any_json_value_gives_credentials_or_credentials_error(value):
     """Whatever JSON a file holds, the answer is Credentials or CredentialsError."""
     text = json.dumps(value)
 
     try:
-        Credentials.from_json(text)
-    except CredentialsError:
-        pass
+        creds = Credentials.from_json(text)
+    except CredentialsError as exc:
+        assert str(exc)  # noqa: PT017 - either outcome is fine; an error must say why
+    else:
+        assert creds.integration
 
 
 @given(st.binary(max_size=200))
@@ -355,7 +375,7 @@ def test_load_credentials_missing_path_does_not_fall_back(write_json, monkeypatc
     monkeypatch.chdir(tmp_path)
     write_json(oauth_dict())
 
-    with pytest.raises(CredentialsError, match="missing.json: no such file"):
+    with pytest.raises(CredentialsError, match=r"missing\.json: no such file"):
         load_credentials(tmp_path / "missing.json")
 
 
@@ -423,3 +443,9 @@ def test_load_credentials_expands_home(monkeypatch, tmp_path, write_json):
     monkeypatch.setenv("HOME", str(tmp_path))
 
     assert load_credentials("~/c.json").integration == "home"
+
+
+def test_from_dict_names_the_kind_of_odd_values():
+    """A value that is not JSON at all is named by its type."""
+    with pytest.raises(CredentialsError, match="got object"):
+        Credentials.from_dict(object())  # type: ignore[arg-type]

@@ -7,10 +7,9 @@ import json
 import pytest
 import requests
 import responses
-from _loopback import LoopbackServer, Reply
-from conftest import API_URL, SECRET, TOKEN_URL, basic_dict, oauth_dict, token_body
 
 import clarify_auth
+from _loopback import LoopbackServer, Reply
 from clarify_auth import (
     BasicAuth,
     ClarifySession,
@@ -19,6 +18,7 @@ from clarify_auth import (
     RPCError,
     RPCResponseError,
 )
+from conftest import API_URL, SECRET, TOKEN_URL, basic_dict, oauth_dict, token_body
 
 RPC_URL = API_URL + "rpc"
 
@@ -123,7 +123,7 @@ def test_session_without_credentials_says_where_it_looked(monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
 
-    with pytest.raises(clarify_auth.CredentialsError, match="clarify-credentials.json"):
+    with pytest.raises(clarify_auth.CredentialsError, match=r"clarify-credentials\.json"):
         ClarifySession()
 
 
@@ -558,8 +558,17 @@ def test_rpc_non_2xx_raises_http_error(mocked, oauth_creds, status):
 
 
 def test_connection_errors_from_api_calls_pass_through(oauth_creds, mocked):
-    """requests' own errors on the user's API calls are not wrapped."""
+    """Requests' own errors on the user's API calls are not wrapped."""
     mocked.post(RPC_URL, body=requests.ConnectionError("down"))
 
     with pytest.raises(requests.ConnectionError):
         ClarifySession(oauth_creds).rpc("m")
+
+
+def test_timeout_none_means_no_default_timeout(mocked, oauth_creds):
+    """timeout=None opts out of a default timeout, as in plain requests."""
+    mocked.get(API_URL + "x", json={})
+
+    ClarifySession(oauth_creds, timeout=None).get("x")
+
+    assert mocked.calls[-1].request.req_kwargs["timeout"] is None

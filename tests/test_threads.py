@@ -7,8 +7,8 @@ import threading
 from collections import Counter
 
 import pytest
-from _loopback import Reply
 
+from _loopback import Reply
 from clarify_auth import ClarifySession, OAuthClientCredentials, TokenError
 
 THREADS = 32

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
-from conftest import API_URL, SECRET, TOKEN_URL, FakeClock, make_oauth, token_body
 from hypothesis import given
 from hypothesis import strategies as st
 
 from clarify_auth import AccessToken, TokenError
 from clarify_auth._token_endpoint import parse_retry_after
+from conftest import API_URL, SECRET, TOKEN_URL, FakeClock, make_oauth, token_body
 
 
 @responses.activate
@@ -71,7 +71,11 @@ def test_timeout_is_capped_by_the_remaining_deadline(clock):
 @pytest.mark.parametrize(
     ("body", "error", "description"),
     [
-        ({"error": "access_denied", "error_description": "Unauthorized"}, "access_denied", "Unauthorized"),
+        (
+            {"error": "access_denied", "error_description": "Unauthorized"},
+            "access_denied",
+            "Unauthorized",
+        ),
         ({"error": "invalid_client"}, "invalid_client", None),
         ({"error": "invalid_request", "error_description": 5}, "invalid_request", None),
     ],
@@ -100,7 +104,11 @@ def test_rejected_client_fails_at_once(clock, status, body, error, description):
 @responses.activate
 def test_echoed_secret_is_scrubbed_from_error_description(clock):
     """A server that echoes the secret back does not get it into the message."""
-    responses.post(TOKEN_URL, status=401, json={"error": "invalid_client", "error_description": f"bad secret {SECRET}"})
+    responses.post(
+        TOKEN_URL,
+        status=401,
+        json={"error": "invalid_client", "error_description": f"bad secret {SECRET}"},
+    )
     auth = make_oauth(clock)
 
     with pytest.raises(TokenError) as info:
@@ -175,13 +183,17 @@ def test_attempts_option(clock):
 
 @pytest.mark.parametrize(
     "header",
-    ["7", "7.0", email.utils.formatdate(time.time() + 7, usegmt=True)],
+    ["7", "7.0", "http-date"],
     ids=["seconds", "float-seconds", "http-date"],
 )
 @responses.activate
 def test_retry_after_is_honoured(clock, header):
     """Retry-After in seconds or as an HTTP-date sets the wait (when longer than the backoff)."""
-    responses.post(TOKEN_URL, status=429, json={"error": "rate_limited"}, headers={"Retry-After": header})
+    if header == "http-date":
+        header = email.utils.formatdate(time.time() + 7, usegmt=True)
+    responses.post(
+        TOKEN_URL, status=429, json={"error": "rate_limited"}, headers={"Retry-After": header}
+    )
     responses.post(TOKEN_URL, json=token_body())
     auth = make_oauth(clock)
 
@@ -194,7 +206,9 @@ def test_retry_after_is_honoured(clock, header):
 @responses.activate
 def test_retry_after_beyond_the_deadline_gives_up_at_once(clock):
     """A Retry-After longer than the time left raises at once instead of sleeping in vain."""
-    responses.post(TOKEN_URL, status=429, json={"error": "slow_down"}, headers={"Retry-After": "3600"})
+    responses.post(
+        TOKEN_URL, status=429, json={"error": "slow_down"}, headers={"Retry-After": "3600"}
+    )
     auth = make_oauth(clock)
 
     with pytest.raises(TokenError) as info:
@@ -229,8 +243,12 @@ def test_whole_fetch_gives_up_within_the_deadline(clock):
 
 @pytest.mark.parametrize(
     "exc",
-    [requests.ConnectionError("refused"), requests.ConnectTimeout("slow"), requests.ReadTimeout("slow"),
-     requests.exceptions.ChunkedEncodingError("cut")],
+    [
+        requests.ConnectionError("refused"),
+        requests.ConnectTimeout("slow"),
+        requests.ReadTimeout("slow"),
+        requests.exceptions.ChunkedEncodingError("cut"),
+    ],
     ids=["connection", "connect-timeout", "read-timeout", "chunked"],
 )
 @responses.activate
@@ -275,7 +293,9 @@ def test_other_request_errors_are_wrapped(clock):
 @responses.activate
 def test_html_pages_are_retried(clock, status):
     """A non-JSON body (a proxy's HTML page) is transient, whatever the status."""
-    responses.post(TOKEN_URL, status=status, body="<html>proxy says no</html>", content_type="text/html")
+    responses.post(
+        TOKEN_URL, status=status, body="<html>proxy says no</html>", content_type="text/html"
+    )
     responses.post(TOKEN_URL, json=token_body())
     auth = make_oauth(clock)
 
@@ -340,7 +360,9 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("body", "expected"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+@pytest.mark.parametrize(
+    ("body", "expected"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
 @responses.activate
 def test_malformed_success_bodies_raise_token_error(clock, body, expected):
     """A 200 whose JSON is not a usable token raises TokenError naming the field, once."""
@@ -359,7 +381,7 @@ def test_malformed_success_bodies_raise_token_error(clock, body, expected):
 @responses.activate
 def test_non_finite_expires_in_is_rejected(clock, literal):
     """NaN and infinities (which Python's JSON accepts) never become a lifetime."""
-    raw = '{"access_token": "test-token-1", "token_type": "Bearer", "expires_in": %s}' % literal
+    raw = '{"access_token": "test-token-1", "token_type": "Bearer", "expires_in": ' + literal + "}"
     responses.post(TOKEN_URL, body=raw, content_type="application/json")
     auth = make_oauth(clock)
 
@@ -380,14 +402,20 @@ def test_numeric_strings_and_floats_are_accepted(clock, given, expected):
 @responses.activate
 def test_lowercase_bearer_and_missing_token_type_are_accepted(clock):
     """token_type is matched case-insensitively; a missing one means Bearer."""
-    responses.post(TOKEN_URL, json={"access_token": "test-token-1", "token_type": "bearer", "expires_in": 60})
+    responses.post(
+        TOKEN_URL, json={"access_token": "test-token-1", "token_type": "bearer", "expires_in": 60}
+    )
     auth = make_oauth(clock)
 
     assert auth.authorization() == "Bearer test-token-1"
 
 
-@given(st.dictionaries(st.sampled_from(["access_token", "token_type", "expires_in", "scope", "x"]),
-                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["access_token", "token_type", "expires_in", "scope", "x"]),
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    )
+)
 def test_any_json_object_gives_token_or_token_error(body):
     """Whatever JSON object the endpoint returns, the result is a token or a TokenError."""
     clock = FakeClock()

@@ -351,10 +351,18 @@ class OAuthClientCredentials(Authenticator):
                     exc,
                     current.expires_at - self._endpoint.clock(),
                 )
-            flight.fail(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+            if isinstance(exc, Exception):
+                flight.fail(exc)
+                return
+            # KeyboardInterrupt or SystemExit belongs to this thread alone;
+            # the threads waiting on it get an ordinary, retryable TokenError.
+            interrupted = TokenError(
+                f"the token request to {self.token_url} was interrupted "
+                f"({type(exc).__name__}) in another thread",
+                retryable=True,
+            )
+            flight.fail(interrupted)
+            raise
         with self._lock:
             self._entry = entry
             if self._flight is flight:

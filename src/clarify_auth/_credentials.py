@@ -11,9 +11,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
     StringConstraints,
+    Tag,
     ValidationError,
     field_validator,
 )
@@ -73,6 +75,31 @@ class BasicAuthCredentials(BaseModel):
     client_secret: _Secret
 
 
+_CREDENTIAL_TYPES = ("client-credentials", "basic-auth")
+
+
+def _credential_type(value: object) -> str | None:
+    """The union tag; anything unknown is None, so pydantic never quotes the value.
+
+    pydantic's own discriminator echoes an unknown tag in its message even with
+    hide_input_in_errors, and a mistaken paste could put the secret there.
+    """
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return tag if tag in _CREDENTIAL_TYPES else None
+
+
+_CredentialsUnion = Annotated[
+    Annotated[ClientCredentials, Tag("client-credentials")]
+    | Annotated[BasicAuthCredentials, Tag("basic-auth")],
+    Discriminator(
+        _credential_type,
+        custom_error_type="credentials_type",
+        custom_error_message="credentials must be an object whose type is "
+        "'client-credentials' or 'basic-auth'",
+    ),
+]
+
+
 class Credentials(BaseModel):
     """The contents of a Clarify credentials file.
 
@@ -96,7 +123,7 @@ class Credentials(BaseModel):
 
     api_url: str = DEFAULT_API_URL
     integration: _NonEmptyStr
-    credentials: Annotated[ClientCredentials | BasicAuthCredentials, Field(discriminator="type")]
+    credentials: _CredentialsUnion
 
     @field_validator("api_url")
     @classmethod
@@ -237,7 +264,6 @@ _REASONS = {
     "model_type": "must be an object",
     "model_attributes_type": "must be an object",
     "dict_type": "must be an object",
-    "union_tag_not_found": f"type: required ({_TYPES})",
     "literal_error": f"must be {_TYPES}",
 }
 
@@ -245,21 +271,25 @@ _REASONS = {
 def _describe(exc: ValidationError) -> str:
     """Turn a ValidationError into 'path: reason; ...' without any input value."""
     problems = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+    # The input is looked at to choose words, never shown.
+    for error in exc.errors(include_url=False, include_context=False):
         path = _dotted(error["loc"])
         kind = error["type"]
-        if kind == "union_tag_invalid":
-            problems.append(f"{path}.type: unknown type, expected {_TYPES}")
+        if kind == "credentials_type":
+            given = error.get("input")
+            if not isinstance(given, dict):
+                problems.append(f"{path}: must be an object")
+            elif "type" not in given:
+                problems.append(f"{path}.type: required ({_TYPES})")
+            else:
+                problems.append(f"{path}.type: unknown type, expected {_TYPES}")
             continue
         if kind == "value_error":
             # Our own validators' messages; they never quote the value.
             reason = str(error["msg"]).removeprefix("Value error, ")
         else:
             reason = _REASONS.get(kind, "invalid")
-        if kind == "union_tag_not_found":
-            problems.append(f"{path}.{reason}")
-        else:
-            problems.append(f"{path}: {reason}")
+        problems.append(f"{path}: {reason}")
     return "; ".join(problems)
 
 

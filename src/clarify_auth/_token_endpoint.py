@@ -86,16 +86,20 @@ class _Failure:
     error_description: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+    cause: BaseException | None = None
 
     def to_error(self, *, attempts: int) -> TokenError:
         suffix = f" (after {attempts} attempts)" if attempts > 1 else ""
-        return TokenError(
+        error = TokenError(
             self.message + suffix,
             status_code=self.status_code,
             error=self.error,
             error_description=self.error_description,
             retryable=self.retryable,
         )
+        # Keep the requests exception (URL and host, never the form) for debugging.
+        error.__cause__ = self.cause
+        return error
 
 
 class TokenEndpoint:
@@ -189,7 +193,9 @@ class TokenEndpoint:
             )
             body = response.content
         except requests.exceptions.SSLError as exc:
-            return _Failure(f"TLS error talking to {self.token_url}: {type(exc).__name__}")
+            return _Failure(
+                f"TLS error talking to {self.token_url}: {type(exc).__name__}", cause=exc
+            )
         except (
             requests.ConnectionError,
             requests.Timeout,
@@ -199,9 +205,12 @@ class TokenEndpoint:
             return _Failure(
                 f"token request to {self.token_url} {kind} ({type(exc).__name__})",
                 retryable=True,
+                cause=exc,
             )
         except requests.RequestException as exc:
-            return _Failure(f"token request to {self.token_url} failed ({type(exc).__name__})")
+            return _Failure(
+                f"token request to {self.token_url} failed ({type(exc).__name__})", cause=exc
+            )
         return self._interpret(response, body)
 
     def _interpret(  # noqa: PLR0911 - one return per kind of answer reads best
