@@ -1,0 +1,40 @@
+"""Load a credentials file and call the Clarify API.
+
+Run with the path of a credentials file, or with none to use the usual
+discovery ($CLARIFY_CREDENTIALS, then ./clarify-credentials.json):
+
+    python examples/call_api.py [path/to/clarify-credentials.json]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import clarify_auth
+
+
+def main(argv: list[str]) -> int:
+    path = argv[1] if len(argv) > 1 else None
+    try:
+        credentials = clarify_auth.load_credentials(path)
+    except clarify_auth.CredentialsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    print(f"integration {credentials.integration} at {credentials.api_url}")
+    with clarify_auth.ClarifySession(credentials) as session:
+        try:
+            result = session.rpc("clarify.selectItems", {"query": {"limit": 10}})
+        except clarify_auth.TokenError as exc:
+            # Rejected credentials or an unreachable token endpoint; never shows the secret.
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except clarify_auth.RPCError as exc:
+            print(f"error: the API answered {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+    print(f"clarify.selectItems answered: {result}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,149 @@
+"""Every Python block in the README and every example runs, against a loopback Clarify."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import clarify_auth
+from _loopback import Reply
+from conftest import oauth_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+
+
+@pytest.fixture
+def workdir(server, tmp_path, monkeypatch):
+    """A working directory with a clarify-credentials.json for the loopback server."""
+    (tmp_path / "clarify-credentials.json").write_text(
+        json.dumps(oauth_dict(apiUrl=server.api_url))
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
+    return tmp_path
+
+
+def test_readme_python_blocks_run_in_order(workdir, server):
+    """The README's Python blocks, run top to bottom like a reader would, all succeed."""
+    code = blocks("python")
+    namespace: dict[str, object] = {"__name__": "readme"}
+    out = io.StringIO()
+
+    with contextlib.redirect_stdout(out):
+        for number, block in enumerate(code, 1):
+            exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
+
+    assert len(code) >= 6
+    assert "{'ok': True}" in out.getvalue()
+    assert (
+        "example.json: credentials.clientId: required; credentials.clientSecret: required"
+        in out.getvalue()
+    )
+    assert "**********" in out.getvalue()
+    assert server.count("POST", "/v1/rpc") >= 3
+
+
+def test_readme_json_block_is_a_valid_credentials_file():
+    """The credentials file shown in the README parses."""
+    (example,) = blocks("json")
+
+    creds = clarify_auth.Credentials.from_json(example)
+
+    assert creds.credentials.type == "client-credentials"
+
+
+def test_readme_opens_with_the_two_commands():
+    """The first code block holds the set-up commands: run the main job, run the tests."""
+    first = blocks("bash")[0].strip().splitlines()
+
+    assert any("pytest" in line for line in first)
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run runs the same test command as the README."""
+    command = next(line for line in blocks("bash")[0].splitlines() if "pytest" in line)
+    test_command = command.split("&&")[-1].split("#")[0].strip()
+
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def run_example(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_example_call_api(workdir, server):
+    """examples/call_api.py loads the file and calls the API."""
+    result = run_example("call_api.py")
+
+    assert result.returncode == 0, result.stderr
+    assert "clarify.selectItems answered: {'ok': True}" in result.stdout
+
+
+def test_example_call_api_with_env_and_bad_credentials(workdir, server, tmp_path):
+    """call_api.py reports rejected credentials in one line and exits 1; a bad path exits 2."""
+    server.token_replies.append(
+        Reply(401, {"error": "access_denied", "error_description": "Unauthorized"})
+    )
+    env_file = tmp_path / "other.json"
+    env_file.write_text(json.dumps(oauth_dict(apiUrl=server.api_url)))
+
+    rejected = run_example("call_api.py", env={"CLARIFY_CREDENTIALS": str(env_file)})
+    missing = run_example("call_api.py", str(tmp_path / "nope.json"))
+
+    assert rejected.returncode == 1
+    assert "access_denied" in rejected.stderr
+    assert "test-secret" not in rejected.stderr + rejected.stdout
+    assert missing.returncode == 2
+    assert "nope.json: no such file" in missing.stderr
+
+
+def test_example_call_api_rpc_error(workdir, server):
+    """call_api.py reports a JSON-RPC error and exits 1."""
+    server.routes["POST /v1/rpc"] = lambda seen: Reply(
+        json={"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}}
+    )
+
+    result = run_example("call_api.py")
+
+    assert result.returncode == 1
+    assert "-32601: Method not found" in result.stderr
+
+
+def test_example_existing_session(workdir, server):
+    """examples/existing_session.py signs another integration's session."""
+    result = run_example("existing_session.py")
+
+    assert result.returncode == 0, result.stderr
+    assert "status 200" in result.stdout
+    assert server.requests_to("POST", "/v1/rpc")[0].headers["User-Agent"] == "my-pipeline/2.3"
+
+
+def test_example_notebook(workdir, server, capsys):
+    """examples/notebook.py runs cell by cell as a script."""
+    runpy.run_path(str(ROOT / "examples" / "notebook.py"), run_name="__main__")
+
+    assert "**********" in capsys.readouterr().out
+    assert server.count("POST", "/v1/rpc") == 2

@@ -1,0 +1,73 @@
+"""The public namespace: exactly the contract's names, sorted, with one exception root."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+import clarify_auth
+
+CONTRACT_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "contract_check.py"
+
+
+def test_all_is_sorted_and_complete():
+    """__all__ is sorted and lists every public name the package defines."""
+    public = {
+        name
+        for name, value in vars(clarify_auth).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+
+    assert clarify_auth.__all__ == sorted(clarify_auth.__all__)
+    assert set(clarify_auth.__all__) - {"__version__"} == public
+
+
+def test_every_exception_has_one_root():
+    """Every exception class the package exports derives from ClarifyAuthError."""
+    errors = [
+        v
+        for v in vars(clarify_auth).values()
+        if inspect.isclass(v) and issubclass(v, BaseException)
+    ]
+
+    assert len(errors) == 7
+    assert all(issubclass(e, clarify_auth.ClarifyAuthError) for e in errors)
+    assert issubclass(clarify_auth.CredentialsError, ValueError)
+    assert issubclass(clarify_auth.ConfigurationError, ValueError)
+
+
+def test_authenticators_and_session_are_requests_types():
+    """Authenticators are requests auth handlers; the session is a requests.Session."""
+    for cls in (
+        clarify_auth.Authenticator,
+        clarify_auth.BasicAuth,
+        clarify_auth.OAuthClientCredentials,
+    ):
+        assert issubclass(cls, requests.auth.AuthBase)
+    assert issubclass(clarify_auth.ClarifySession, requests.Session)
+
+
+def test_package_ships_type_information():
+    """py.typed is in the package, so users' type checkers read our annotations."""
+    assert (Path(clarify_auth.__file__).parent / "py.typed").exists()
+
+
+@pytest.mark.skipif(not CONTRACT_CHECK.exists(), reason="shared/ is not beside the checkout")
+def test_contract_check_finds_every_promised_name():
+    """The shared contract checker finds nothing missing."""
+    result = subprocess.run(
+        [sys.executable, str(CONTRACT_CHECK)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every promised name is present" in result.stdout
