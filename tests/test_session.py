@@ -209,15 +209,16 @@ def test_close_leaves_a_borrowed_authenticator_alone(oauth_creds, mocked):
     ("given", "sent"),
     [
         ("rpc", API_URL + "rpc"),
-        ("/rpc", API_URL + "rpc"),
+        ("/v1/rpc", API_URL + "rpc"),
+        ("/rpc", "https://api.clarify.io/rpc"),
         ("items/x?limit=1", API_URL + "items/x?limit=1"),
         ("https://other.example.com/path", "https://other.example.com/path"),
         (b"rpc", API_URL + "rpc"),
     ],
-    ids=["relative", "leading-slash", "with-query", "absolute", "bytes"],
+    ids=["relative", "absolute-path", "root-path", "with-query", "absolute", "bytes"],
 )
 def test_urls_resolve_against_api_url(mocked, oauth_creds, given, sent):
-    """Relative URLs join api_url; absolute URLs are used as given."""
+    """Relative URLs resolve against api_url as RFC 3986 says; absolute URLs are used as given."""
     mocked.get(sent, json={})
 
     ClarifySession(oauth_creds).get(given)

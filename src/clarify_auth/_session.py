@@ -8,6 +8,7 @@ import os
 import re
 import weakref
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -151,10 +152,10 @@ class ClarifySession(requests.Session):
         return super().send(request, **kwargs)
 
     def _resolve(self, url: str | bytes) -> str:
+        # RFC 3986 resolution: "rpc" -> {api_url}rpc, "/x" -> the host's /x,
+        # and an absolute URL stays as it is.
         text = url.decode() if isinstance(url, bytes) else str(url)
-        if "://" in text.split("?", 1)[0] or text.startswith("//"):
-            return text
-        return self.credentials.api_url + text.lstrip("/")
+        return urljoin(self.credentials.api_url, text)
 
     def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call a JSON-RPC 2.0 method at ``{api_url}rpc`` and return its ``result``.
