@@ -454,9 +454,8 @@ class OAuthClientCredentials(Authenticator):
             elapsed = max(time.time() - pickled_at, 0.0)
             now = self._endpoint.clock()
             if expires_in - elapsed > 0:
-                self._entry = CachedToken(
-                    token=token,
-                    header="Bearer " + token.access_token.get_secret_value(),
+                self._entry = CachedToken.at(
+                    token,
                     refresh_at=now + refresh_in - elapsed,
                     expires_at=now + expires_in - elapsed,
                 )

@@ -87,12 +87,17 @@ class CachedToken:
         lifetime = min(token.expires_in, _MAX_CACHE_LIFETIME_S)
         margin = min(lifetime * _EXPIRY_MARGIN_SHARE, _MAX_EXPIRY_MARGIN_S)
         early = min(lifetime * _EARLY_REFRESH_SHARE, _MAX_EARLY_REFRESH_S)
-        return cls(
-            token=token,
-            header="Bearer " + token.access_token.get_secret_value(),
+        return cls.at(
+            token,
             refresh_at=requested_at + lifetime - early,
             expires_at=requested_at + lifetime - margin,
         )
+
+    @classmethod
+    def at(cls, token: AccessToken, *, refresh_at: float, expires_at: float) -> CachedToken:
+        """Cache ``token`` with the given deadlines, building its header once."""
+        header = "Bearer " + token.access_token.get_secret_value()
+        return cls(token=token, header=header, refresh_at=refresh_at, expires_at=expires_at)
 
     def __repr__(self) -> str:
         """Show the deadlines, never the header."""
