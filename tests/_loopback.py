@@ -94,7 +94,9 @@ class LoopbackServer:
         self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> LoopbackServer:
         self._thread.start()

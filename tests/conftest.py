@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import clarify_auth
 from _loopback import LoopbackServer, Reply
 
+pytest_plugins = ["pytester", "clarify_auth.pytest_plugin"]
+
 SECRET = "test-secret-0123456789abcdef"
 BASIC_PASSWORD = "test-secret-basic-password"
 TOKEN_URL = "https://api.clarify.io/v1/oauth/token"

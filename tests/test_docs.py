@@ -23,7 +23,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+    return re.findall(
+        rf"^```{re.escape(language)}\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE
+    )
 
 
 @pytest.fixture
@@ -57,6 +59,18 @@ def test_readme_python_blocks_run_in_order(workdir, server):
     assert server.count("POST", "/v1/rpc") >= 3
 
 
+def test_readme_pytest_blocks_pass_in_a_users_project(pytester):
+    """Blocks fenced as 'python pytest' are test modules; they pass as a user would run them."""
+    tests = blocks("python pytest")
+    for number, source in enumerate(tests, 1):
+        pytester.makepyfile(**{f"test_readme_{number}": source})
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+    assert tests
+    result.assert_outcomes(passed=len(tests))
+
+
 def test_readme_json_block_is_a_valid_credentials_file():
     """The credentials file shown in the README parses."""
     (example,) = blocks("json")
@@ -70,7 +84,10 @@ def test_readme_opens_with_the_two_commands():
     """The first code block holds the set-up commands: run the main job, run the tests."""
     first = blocks("bash")[0].strip().splitlines()
 
-    assert any("pytest" in line for line in first)
+    assert len(first) == 2
+    assert "python -m clarify_auth demo" in first[0]
+    assert "python -m pytest --cov" in first[1]
+    assert README.index(blocks("bash")[0]) < README.index("## ")
 
 
 def test_ci_runs_the_readme_test_command():

@@ -167,8 +167,7 @@ class TokenEndpoint:
                 )
                 raise failure.to_error(attempts=attempt)
             logger.warning(
-                "token request to %s failed (%s); retrying in %.1f s (attempt %d of %d)",
-                self.token_url,
+                "%s; retrying in %.1f s (attempt %d of %d)",
                 failure.message,
                 delay,
                 attempt + 1,

@@ -1,0 +1,169 @@
+"""The ``clarify-auth`` command: token, header, check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+import requests
+
+from clarify_auth._auth import Authenticator, OAuthClientCredentials
+from clarify_auth._credentials import BasicAuthCredentials, Credentials, load_credentials
+from clarify_auth._errors import ClarifyAuthError, CredentialsError, TokenError
+from clarify_auth._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # anything else that went wrong
+EXIT_USAGE = 2  # bad arguments or an unusable credentials file
+EXIT_REJECTED = 3  # the token endpoint rejected the credentials
+EXIT_UNREACHABLE = 4  # the token endpoint could not be reached or kept failing
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+_CLIENT_ERRORS = range(400, 500)
+
+_EPILOG = """\
+credentials: --credentials PATH, else $CLARIFY_CREDENTIALS, else ./clarify-credentials.json
+
+exit status: 0 ok, 1 other failure, 2 bad usage or credentials file,
+             3 credentials rejected, 4 token endpoint unreachable or failing
+
+examples:
+  curl -H "Authorization: Bearer $(clarify-auth token)" -H "X-API-Version: 1.1" \\
+       -d '{"jsonrpc":"2.0","id":1,"method":"clarify.selectItems","params":{}}' \\
+       https://api.clarify.io/v1/rpc
+  clarify-auth check --credentials ~/Downloads/clarify-credentials.json
+  clarify-auth demo
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--credentials",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="credentials file (default: $CLARIFY_CREDENTIALS, then ./clarify-credentials.json)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="log what the SDK does (never secrets) to stderr",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="clarify-auth",
+        description="Authenticate to the Clarify API with a credentials file.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser(
+        "token",
+        parents=[common],
+        help='print an access token, for: curl -H "Authorization: Bearer $(clarify-auth token)"',
+        description="Print a valid access token (OAuth client credentials only).",
+    )
+    commands.add_parser(
+        "header",
+        parents=[common],
+        help="print the full Authorization header value (Bearer or Basic)",
+        description="Print the full Authorization header value.",
+    )
+    commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate the credentials file and fetch a token; report, never the secret",
+        description="Validate the credentials file, fetch a token, and report what was found.",
+    )
+    commands.add_parser(
+        "demo",
+        parents=[common],
+        help="walk through the SDK against a local fake of Clarify (no network, no account)",
+        description="Start a local FakeClarify and show what the SDK does, step by step.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run the command line; return the exit status. Errors are one line on stderr."""
+    args = _parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("clarify-auth: %(message)s"))
+        logger = logging.getLogger("clarify_auth")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        return _run(args, stdout or sys.stdout)
+    except CredentialsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except TokenError as exc:
+        rejected = exc.status_code in _CLIENT_ERRORS and not exc.retryable
+        return _fail(str(exc), EXIT_REJECTED if rejected else EXIT_UNREACHABLE)
+    except (ClarifyAuthError, requests.RequestException) as exc:
+        return _fail(str(exc) or type(exc).__name__, EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "demo":
+        from clarify_auth._demo import run_demo  # noqa: PLC0415 - starts a server; only here
+
+        return run_demo(out)
+    credentials = load_credentials(getattr(args, "credentials", None))
+    if args.command == "token":
+        return _token(credentials, out)
+    if args.command == "header":
+        out.write(Authenticator.from_credentials(credentials).authorization() + "\n")
+        return EXIT_OK
+    return _check(credentials, out)
+
+
+def _token(credentials: Credentials, out: TextIO) -> int:
+    if isinstance(credentials.credentials, BasicAuthCredentials):
+        return _fail(
+            "these are basic-auth credentials, which use no token; "
+            "use 'clarify-auth header' for the full Authorization header value",
+            EXIT_USAGE,
+        )
+    token = OAuthClientCredentials.from_credentials(credentials).token()
+    out.write(token.access_token.get_secret_value() + "\n")
+    return EXIT_OK
+
+
+def _check(credentials: Credentials, out: TextIO) -> int:
+    inner = credentials.credentials
+    lines = [
+        ("integration", credentials.integration),
+        ("API URL", credentials.api_url),
+        ("type", inner.type),
+        ("client ID", inner.client_id),
+        ("secret", "********** (never shown)"),
+    ]
+    if isinstance(inner, BasicAuthCredentials):
+        lines.append(("token", "none: Basic Auth sends the pair with every request"))
+    else:
+        token = OAuthClientCredentials.from_credentials(credentials).token()
+        lines += [
+            ("token URL", credentials.token_url),
+            ("token", f"fetched, type {token.token_type}"),
+            ("scope", token.scope or "(none given)"),
+            ("expires in", f"{token.expires_in:.0f} s"),
+        ]
+    out.writelines(f"{label + ':':<13}{value}\n" for label, value in lines)
+    out.write("OK: the credentials work\n")
+    return EXIT_OK
+
+
+def _fail(message: str, status: int) -> int:
+    first_line = " ".join(message.split())
+    sys.stderr.write(f"clarify-auth: error: {first_line}\n")
+    return status
