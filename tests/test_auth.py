@@ -511,3 +511,60 @@ def test_scopes_of_a_token_without_scope(clock):
     assert token.scope is None
     assert token.scopes == ()
     assert clarify_auth.AccessToken(access_token="t", scope="a, b c").scopes == ("a", "b", "c")
+
+
+def test_fast_path_sets_the_header_as_requests_would(oauth_creds):
+    """The hot path's direct header write equals CaseInsensitiveDict's own, on any request."""
+    from clarify_auth._token import AccessToken, CachedToken
+
+    auth = OAuthClientCredentials.from_credentials(oauth_creds)
+    auth._entry = CachedToken.at(
+        AccessToken(access_token="test-token-1"), refresh_at=float("inf"), expires_at=float("inf")
+    )
+    fast = requests.Request("GET", API_URL + "x", headers={"authorization": "old"}).prepare()
+    normal = requests.Request(
+        "GET", API_URL + "x", headers={"Authorization": "Bearer test-token-1"}
+    ).prepare()
+
+    auth(fast)
+    auth(fast)  # a second pass adds no second hook
+
+    assert dict(fast.headers) == dict(normal.headers)
+    assert fast.headers["AUTHORIZATION"] == "Bearer test-token-1"
+    assert list(fast.headers.keys()).count("Authorization") == 1
+    assert fast.hooks["response"] == [auth._retry_after_401]
+
+
+def test_fast_path_with_a_replaced_header_mapping(oauth_creds):
+    """A request whose headers are not requests' own mapping is set through the public route."""
+    from clarify_auth._token import AccessToken, CachedToken
+
+    auth = OAuthClientCredentials.from_credentials(oauth_creds)
+    auth._entry = CachedToken.at(
+        AccessToken(access_token="test-token-1"), refresh_at=float("inf"), expires_at=float("inf")
+    )
+    request = requests.Request("GET", API_URL + "x").prepare()
+    request.headers = {}  # type: ignore[assignment]
+
+    auth(request)
+
+    assert request.headers == {"Authorization": "Bearer test-token-1"}
+
+
+def test_each_new_origin_is_checked(oauth_creds):
+    """The remembered origin never lets a different host through unchecked."""
+    from clarify_auth._token import AccessToken, CachedToken
+
+    auth = BasicAuth("u", "test-secret-p")
+    auth(requests.Request("GET", "http://127.0.0.1:8080/x").prepare())
+
+    with pytest.raises(InsecureTransportError):
+        auth(requests.Request("GET", "http://127.0.0.1.evil.example:8080/x").prepare())
+    with pytest.raises(InsecureTransportError):
+        auth(requests.Request("GET", "http://example.com/x").prepare())
+    oauth = OAuthClientCredentials.from_credentials(oauth_creds)
+    oauth._entry = CachedToken.at(
+        AccessToken(access_token="t"), refresh_at=float("inf"), expires_at=float("inf")
+    )
+    with pytest.raises(InsecureTransportError):
+        oauth(requests.Request("GET", "http://example.com/x").prepare())

@@ -19,12 +19,34 @@ def test_all_is_sorted_and_complete():
     """__all__ is sorted and lists every public name the package defines."""
     public = {
         name
-        for name, value in vars(clarify_auth).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        for name in dir(clarify_auth)
+        if not name.startswith("_") and not inspect.ismodule(getattr(clarify_auth, name))
     }
 
     assert clarify_auth.__all__ == sorted(clarify_auth.__all__)
     assert set(clarify_auth.__all__) - {"__version__"} == public
+
+
+def test_import_is_lazy_and_cheap():
+    """import clarify_auth loads neither requests nor pydantic; the first public name does."""
+    code = (
+        "import sys, clarify_auth; "
+        "assert 'requests' not in sys.modules and 'pydantic' not in sys.modules, sorted(sys.modules); "
+        "clarify_auth.ClarifySession; "
+        "assert 'requests' in sys.modules and 'pydantic' in sys.modules"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    """A name the package does not have raises AttributeError, as for any module."""
+    with pytest.raises(AttributeError, match="no_such_name"):
+        clarify_auth.no_such_name  # noqa: B018
 
 
 def test_every_exception_has_one_root():

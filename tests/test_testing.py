@@ -383,3 +383,16 @@ def test_safe_under_many_threads(fake):
     assert fake.token_requests == 1
     assert len(fake.requests) == 65
     session.close()
+
+
+def test_clear_faults_ends_an_outage(fake):
+    """clear_faults() drops pending failures, drops and forced 401s."""
+    fake.fail_token_requests(100, status=503)
+    fake.drop_token_requests(5)
+    fake.reject_rpc_calls(5)
+    assert post_token(fake).status_code == 503
+
+    fake.clear_faults()
+
+    header = bearer(fake)
+    assert post_rpc(fake, header).status_code == 200

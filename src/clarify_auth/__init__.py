@@ -7,29 +7,37 @@ request, refreshes OAuth tokens ahead of expiry, and never leaks a secret::
 
     with clarify_auth.ClarifySession() as session:  # finds clarify-credentials.json
         items = session.rpc("clarify.selectItems", {"query": {"limit": 10}})
+
+The public names load on first use (PEP 562): ``import clarify_auth`` alone costs
+next to nothing, which matters because pytest imports it through the plugin
+entry point in every test session of every project that installed it.
 """
 
+import importlib
 import logging
+import typing
 
-from clarify_auth._auth import Authenticator, BasicAuth, OAuthClientCredentials
-from clarify_auth._credentials import (
-    BasicAuthCredentials,
-    ClientCredentials,
-    Credentials,
-    load_credentials,
-)
-from clarify_auth._errors import (
-    ClarifyAuthError,
-    ConfigurationError,
-    CredentialsError,
-    InsecureTransportError,
-    RPCError,
-    RPCResponseError,
-    TokenError,
-)
-from clarify_auth._session import ClarifySession
-from clarify_auth._token import AccessToken
 from clarify_auth._version import __version__
+
+if typing.TYPE_CHECKING:
+    from clarify_auth._auth import Authenticator, BasicAuth, OAuthClientCredentials
+    from clarify_auth._credentials import (
+        BasicAuthCredentials,
+        ClientCredentials,
+        Credentials,
+        load_credentials,
+    )
+    from clarify_auth._errors import (
+        ClarifyAuthError,
+        ConfigurationError,
+        CredentialsError,
+        InsecureTransportError,
+        RPCError,
+        RPCResponseError,
+        TokenError,
+    )
+    from clarify_auth._session import ClarifySession
+    from clarify_auth._token import AccessToken
 
 __all__ = [
     "AccessToken",
@@ -50,6 +58,42 @@ __all__ = [
     "__version__",
     "load_credentials",
 ]
+
+_WHERE = {
+    "AccessToken": "_token",
+    "Authenticator": "_auth",
+    "BasicAuth": "_auth",
+    "OAuthClientCredentials": "_auth",
+    "BasicAuthCredentials": "_credentials",
+    "ClientCredentials": "_credentials",
+    "Credentials": "_credentials",
+    "load_credentials": "_credentials",
+    "ClarifyAuthError": "_errors",
+    "ConfigurationError": "_errors",
+    "CredentialsError": "_errors",
+    "InsecureTransportError": "_errors",
+    "RPCError": "_errors",
+    "RPCResponseError": "_errors",
+    "TokenError": "_errors",
+    "ClarifySession": "_session",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    """Load a public name from its module on first use, then keep it here."""
+    module = _WHERE.get(name)
+    if module is None:
+        msg = f"module 'clarify_auth' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"clarify_auth.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the public names, loaded or not."""
+    return sorted({*globals(), *__all__})
+
 
 # A library never configures logging; the NullHandler keeps Python's
 # last-resort handler from printing our warnings when the app set up none.

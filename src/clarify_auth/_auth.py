@@ -15,6 +15,7 @@ import requests
 import requests.auth
 from pydantic import SecretStr
 from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
 
 from clarify_auth._config import TimeoutSpec, checked_timeout, is_positive_number
 from clarify_auth._credentials import BasicAuthCredentials, ClientCredentials, Credentials
@@ -25,7 +26,7 @@ from clarify_auth._token_endpoint import (
     TokenEndpoint,
     new_token_http_session,
 )
-from clarify_auth._urls import check_transport, normalise_base_url
+from clarify_auth._urls import check_transport, normalise_base_url, origin_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,10 +79,19 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
             return BasicAuth.from_credentials(credentials, **options)
         return OAuthClientCredentials.from_credentials(credentials, **options)
 
+    # The last origin that passed check_transport, as "scheme://host:port/";
+    # requests to it skip the check (it is the same answer every time).
+    _trusted_origin = "\0"
+
+    def _check_origin(self, url: str) -> None:
+        if not url.startswith(self._trusted_origin):
+            check_transport(url, what="credentials")
+            self._trusted_origin = origin_prefix(url)
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach ``Authorization`` to a request about to be sent."""
-        check_transport(r.url or "", what="credentials")
-        r.headers["Authorization"] = self.authorization()
+        self._check_origin(r.url or "")
+        _set_authorization(r, self.authorization())
         return r
 
 
@@ -215,8 +225,9 @@ class OAuthClientCredentials(Authenticator):
             timeout=checked_timeout(timeout, what="OAuthClientCredentials: timeout"),
             attempts=attempts,
             deadline=float(deadline),
-            clock=clock or _monotonic,
-            sleep=sleep or _sleep,
+            # Looked up now, not at import, so a test that patched time.monotonic is obeyed.
+            clock=clock or time.monotonic,
+            sleep=sleep or time.sleep,
         )
         self._refresh_in_background = refresh_in_background
         self._entry: CachedToken | None = None
@@ -225,6 +236,8 @@ class OAuthClientCredentials(Authenticator):
     def _reset_runtime_state(self) -> None:
         """Create what must never be shared with a fork or carried in a pickle."""
         self._lock = threading.Lock()
+        self._clock = self._endpoint.clock
+        self._hook = self._retry_after_401  # bound once, not per request
         self._flight: _Flight | None = None
         self._http: requests.Session | None = None
         self._next_early_refresh_at = float("-inf")
@@ -302,7 +315,7 @@ class OAuthClientCredentials(Authenticator):
 
     def _current(self) -> CachedToken:
         entry = self._entry
-        if entry is not None and self._endpoint.clock() < entry.refresh_at:
+        if entry is not None and self._clock() < entry.refresh_at:
             return entry  # the hot path: no lock, no allocation
         return self._refresh_or_wait()
 
@@ -384,10 +397,26 @@ class OAuthClientCredentials(Authenticator):
     # -- 401: drop the token, fetch anew, retry once ------------------------
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Attach the bearer token and arrange one retry after a 401."""
-        r = super().__call__(r)
-        if self._retry_after_401 not in r.hooks["response"]:
-            r.register_hook("response", self._retry_after_401)  # type: ignore[no-untyped-call]
+        """Attach the bearer token and arrange one retry after a 401.
+
+        This runs for every request, so it is kept to a few attribute reads:
+        no lock, no allocation, unless the token needs refreshing.
+        """
+        url = r.url or ""
+        if not url.startswith(self._trusted_origin):
+            self._check_origin(url)
+        entry = self._entry
+        if entry is None or self._clock() >= entry.refresh_at:
+            entry = self._refresh_or_wait()
+        headers = r.headers
+        if type(headers) is CaseInsensitiveDict:
+            # What CaseInsensitiveDict.__setitem__ does, without its two calls.
+            headers._store["authorization"] = ("Authorization", entry.header)  # type: ignore[attr-defined]  # noqa: SLF001
+        else:
+            headers["Authorization"] = entry.header
+        hooks = r.hooks["response"]
+        if self._hook not in hooks:
+            hooks.append(self._hook)
         return r
 
     def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
@@ -430,7 +459,16 @@ class OAuthClientCredentials(Authenticator):
         state = {
             key: value
             for key, value in self.__dict__.items()
-            if key not in {"_lock", "_flight", "_http", "_next_early_refresh_at", "_entry"}
+            if key
+            not in {
+                "_lock",
+                "_flight",
+                "_http",
+                "_next_early_refresh_at",
+                "_entry",
+                "_clock",
+                "_hook",
+            }
         }
         entry = self._entry
         if entry is not None:
@@ -506,13 +544,17 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _monotonic() -> float:
-    # Looked up on every call, so a test that patches time.monotonic is obeyed.
-    return time.monotonic()
+def _set_authorization(r: requests.PreparedRequest, value: str) -> None:
+    """Set the header as CaseInsensitiveDict.__setitem__ does, minus two calls.
 
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
+    This is the per-request hot path; the exact type check keeps any other
+    mapping (a subclass, a user's replacement) on the ordinary, public route.
+    """
+    headers = r.headers
+    if type(headers) is CaseInsensitiveDict:
+        headers._store["authorization"] = ("Authorization", value)  # type: ignore[attr-defined]  # noqa: SLF001
+    else:
+        headers["Authorization"] = value
 
 
 def _secret(value: object, name: str) -> SecretStr:

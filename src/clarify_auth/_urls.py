@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from clarify_auth._errors import InsecureTransportError
 
-__all__ = ["check_transport", "is_loopback_host", "normalise_base_url"]
+__all__ = ["check_transport", "is_loopback_host", "normalise_base_url", "origin_prefix"]
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -55,6 +55,12 @@ def _origin_is_allowed(scheme: str, netloc: str) -> bool:
         return True
     host = urlsplit(f"//{netloc}").hostname
     return scheme == "http" and is_loopback_host(host)
+
+
+def origin_prefix(url: str) -> str:
+    """``scheme://netloc/`` of ``url``: every URL that starts with it has that origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
 
 
 def check_transport(url: str, *, what: str) -> None:

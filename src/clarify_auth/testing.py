@@ -257,6 +257,12 @@ class FakeClarify:
         with self._lock:
             self._state.token_faults += [_Fault(0, None, None, drop=True)] * count
 
+    def clear_faults(self) -> None:
+        """Forget pending token failures, drops and forced 401s (an outage ends)."""
+        with self._lock:
+            self._state.token_faults.clear()
+            self._state.rpc_rejections = 0
+
     def revoke_tokens(self) -> None:
         """Make every token issued so far invalid (the next RPC call with one gets 401)."""
         with self._lock:
