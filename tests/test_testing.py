@@ -59,7 +59,8 @@ def test_issues_rfc6749_tokens(fake):
     assert response.status_code == 200
     assert set(body) == {"access_token", "scope", "expires_in", "token_type"}
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3600.0
+    assert body["expires_in"] == 3600
+    assert isinstance(body["expires_in"], int)  # as Clarify sends it
     assert body["scope"] == "clarify"
     assert fake.is_valid_token(body["access_token"])
     assert (fake.token_requests, fake.tokens_issued) == (1, 1)
@@ -396,3 +397,24 @@ def test_clear_faults_ends_an_outage(fake):
 
     header = bearer(fake)
     assert post_rpc(fake, header).status_code == 200
+
+
+def test_fractional_lifetimes_are_sent_as_numbers():
+    """A lifetime that is not whole seconds is sent as it is."""
+    with FakeClarify(token_lifetime=1.5) as fake:
+        assert post_token(fake).json()["expires_in"] == 1.5
+
+
+def test_answers_are_not_held_back_by_nagle(fake):
+    """A hundred sequential calls on one connection take milliseconds, not 40 ms each."""
+    import time
+
+    session = ClarifySession(fake.credentials())
+    session.rpc("clarify.selectItems")
+    start = time.monotonic()
+
+    for _ in range(100):
+        session.rpc("clarify.selectItems")
+
+    assert time.monotonic() - start < 3.0  # 100 x 40 ms of delayed ACKs would be 4 s
+    session.close()

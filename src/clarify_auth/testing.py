@@ -342,16 +342,15 @@ class FakeClarify:
             self._state.tokens_issued += 1
             token = f"fake-token-{self._state.tokens_issued}-{secrets.token_hex(8)}"
             self._state.tokens[token] = self._clock() + self._offset + self.token_lifetime
-        return (
-            200,
-            {
-                "access_token": token,
-                "scope": self.scope,
-                "expires_in": self.token_lifetime,
-                "token_type": "Bearer",
-            },
-            {},
-        )
+        lifetime = self.token_lifetime
+        answer = {
+            "access_token": token,
+            "scope": self.scope,
+            # Clarify sends whole seconds as a JSON integer; some clients read nothing else.
+            "expires_in": int(lifetime) if float(lifetime).is_integer() else lifetime,
+            "token_type": "Bearer",
+        }
+        return 200, answer, {}
 
     def _authorised(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
@@ -424,6 +423,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle's algorithm on, the
+    # client's delayed ACK would hold every answer back by about 40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
