@@ -411,7 +411,7 @@ class OAuthClientCredentials(Authenticator):
         headers = r.headers
         if type(headers) is CaseInsensitiveDict:
             # What CaseInsensitiveDict.__setitem__ does, without its two calls.
-            headers._store["authorization"] = ("Authorization", entry.header)  # type: ignore[attr-defined]  # noqa: SLF001
+            headers._store["authorization"] = entry.header_item  # type: ignore[attr-defined]  # noqa: SLF001
         else:
             headers["Authorization"] = entry.header
         hooks = r.hooks["response"]

@@ -76,6 +76,8 @@ class CachedToken:
     header: str
     refresh_at: float
     expires_at: float
+    # requests' CaseInsensitiveDict stores (original key, value); built once per token.
+    header_item: tuple[str, str]
 
     @classmethod
     def issued(cls, token: AccessToken, *, requested_at: float) -> CachedToken:
@@ -97,7 +99,13 @@ class CachedToken:
     def at(cls, token: AccessToken, *, refresh_at: float, expires_at: float) -> CachedToken:
         """Cache ``token`` with the given deadlines, building its header once."""
         header = "Bearer " + token.access_token.get_secret_value()
-        return cls(token=token, header=header, refresh_at=refresh_at, expires_at=expires_at)
+        return cls(
+            token=token,
+            header=header,
+            refresh_at=refresh_at,
+            expires_at=expires_at,
+            header_item=("Authorization", header),
+        )
 
     def __repr__(self) -> str:
         """Show the deadlines, never the header."""
