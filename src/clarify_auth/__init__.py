@@ -21,6 +21,7 @@ from clarify_auth._version import __version__
 
 if typing.TYPE_CHECKING:
     from clarify_auth._auth import Authenticator, BasicAuth, OAuthClientCredentials
+    from clarify_auth._cache import FileTokenCache
     from clarify_auth._credentials import (
         BasicAuthCredentials,
         ClientCredentials,
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "Credentials",
     "CredentialsError",
+    "FileTokenCache",
     "InsecureTransportError",
     "OAuthClientCredentials",
     "RPCError",
@@ -76,6 +78,7 @@ _WHERE = {
     "RPCResponseError": "_errors",
     "TokenError": "_errors",
     "ClarifySession": "_session",
+    "FileTokenCache": "_cache",
 }
 
 

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
+from clarify_auth._cache import FileTokenCache
 from clarify_auth._config import TimeoutSpec, checked_timeout, is_positive_number
 from clarify_auth._credentials import BasicAuthCredentials, ClientCredentials, Credentials
 from clarify_auth._errors import ConfigurationError, CredentialsError, TokenError
@@ -121,6 +122,7 @@ class BasicAuth(Authenticator):
     @classmethod
     def from_credentials(cls, credentials: Credentials, **options: Any) -> BasicAuth:
         """Build from ``basic-auth`` credentials (``clientId`` / ``clientSecret``)."""
+        options.pop("token_cache", None)  # Basic Auth has no token to share
         if options:
             raise TypeError(f"BasicAuth takes no options, got {', '.join(sorted(options))}")
         inner = credentials.credentials
@@ -174,6 +176,8 @@ class OAuthClientCredentials(Authenticator):
             (``True``) or on the calling thread (``False``).
         clock: Monotonic clock in seconds (tests inject one); default ``time.monotonic``.
         sleep: Sleeps between retries (tests inject one); default ``time.sleep``.
+        token_cache: A :class:`FileTokenCache` to share tokens with other
+            processes on this machine; ``None`` keeps them in this process.
 
     Example:
         >>> auth = OAuthClientCredentials(
@@ -198,6 +202,7 @@ class OAuthClientCredentials(Authenticator):
         refresh_in_background: bool = True,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        token_cache: FileTokenCache | None = None,
     ) -> None:
         """Check the options; no token is fetched until one is needed."""
         if not isinstance(client_id, str) or not client_id.strip():
@@ -228,6 +233,14 @@ class OAuthClientCredentials(Authenticator):
             # Looked up now, not at import, so a test that patched time.monotonic is obeyed.
             clock=clock or time.monotonic,
             sleep=sleep or time.sleep,
+        )
+        if token_cache is not None and not isinstance(token_cache, FileTokenCache):
+            raise ConfigurationError(
+                "OAuthClientCredentials: token_cache must be a clarify_auth.FileTokenCache"
+            )
+        self._cache = token_cache
+        self._cache_key = (
+            token_cache.key(token_url, client_id, audience, secret) if token_cache else ""
         )
         self._refresh_in_background = refresh_in_background
         self._entry: CachedToken | None = None
@@ -299,9 +312,11 @@ class OAuthClientCredentials(Authenticator):
         return self._current().header
 
     def invalidate(self) -> None:
-        """Forget the cached token; the next caller fetches a new one."""
+        """Forget the cached token (here and in a shared cache); the next caller fetches anew."""
         with self._lock:
-            self._entry = None
+            entry, self._entry = self._entry, None
+        if self._cache is not None and entry is not None:
+            self._cache.forget(self._cache_key, entry.header)
 
     def _invalidate_if_current(self, header: str) -> None:
         """Forget the cached token if it is still the one that got a 401.
@@ -312,6 +327,8 @@ class OAuthClientCredentials(Authenticator):
         with self._lock:
             if self._entry is not None and self._entry.header == header:
                 self._entry = None
+        if self._cache is not None:
+            self._cache.forget(self._cache_key, header)
 
     def _current(self) -> CachedToken:
         entry = self._entry
@@ -349,8 +366,7 @@ class OAuthClientCredentials(Authenticator):
     def _lead(self, flight: _Flight) -> None:
         """Fetch a token for everyone waiting on ``flight``; never raises."""
         try:
-            token, sent_at = self._endpoint.fetch(self._token_http())
-            entry = CachedToken.issued(token, requested_at=sent_at)
+            entry = self._obtain()
         except BaseException as exc:
             with self._lock:
                 if self._flight is flight:
@@ -381,6 +397,41 @@ class OAuthClientCredentials(Authenticator):
             if self._flight is flight:
                 self._flight = None
         flight.succeed(entry)
+
+    def _obtain(self) -> CachedToken:
+        """A new token: from the shared cache when another process has one, else fetched."""
+        cache = self._cache
+        if cache is None:
+            return self._fetch()
+        key = self._cache_key
+        shared = self._usable_from_cache(cache, key)
+        if shared is not None:
+            return shared
+        with cache.locked(key):
+            # Whoever held the lock before us may have just written a token.
+            shared = self._usable_from_cache(cache, key)
+            if shared is not None:
+                return shared
+            entry = self._fetch()
+            cache.store(key, entry, now=self._clock())
+            return entry
+
+    def _usable_from_cache(self, cache: FileTokenCache, key: str) -> CachedToken | None:
+        now = self._clock()
+        shared = cache.load(key, now=now)
+        if shared is None:
+            return None
+        current = self._entry
+        if current is not None and shared.header == current.header:
+            return None  # the token we are replacing
+        if now < shared.refresh_at or (current is None and now < shared.expires_at):
+            logger.info("using an access token another process fetched (shared cache)")
+            return shared
+        return None
+
+    def _fetch(self) -> CachedToken:
+        token, sent_at = self._endpoint.fetch(self._token_http())
+        return CachedToken.issued(token, requested_at=sent_at)
 
     def _token_http(self) -> requests.Session:
         http = self._http

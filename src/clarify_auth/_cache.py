@@ -1,0 +1,239 @@
+"""A token cache shared by the processes of one user on one machine, through files.
+
+One file per (token URL, client ID, audience, secret) in a per-user folder, written
+atomically with mode 0600, and read back only when it can be trusted. An
+inter-process lock (``filelock``) makes N cold processes cause one token request:
+the first fetches, the rest read what it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr, ValidationError
+
+from clarify_auth._errors import ConfigurationError
+from clarify_auth._token import AccessToken, CachedToken
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["FileTokenCache"]
+
+logger = logging.getLogger("clarify_auth")
+
+_FORMAT_VERSION = 1
+_DEFAULT_LOCK_TIMEOUT_S = 30.0
+
+
+def _default_folder() -> Path:
+    if sys.platform == "win32":  # pragma: no cover - POSIX CI
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "clarify-auth" / "tokens"
+
+
+class FileTokenCache:
+    """Share OAuth access tokens between processes on one machine.
+
+    Pass one to ``OAuthClientCredentials(..., token_cache=...)`` or
+    ``ClarifySession(..., token_cache=...)``. Processes that start cold together
+    then send one token request between them: the first takes an inter-process
+    lock and fetches, the others wait for the lock and read its token.
+
+    Args:
+        path: The folder for the cache files; ``None`` means a per-user default
+            (``$XDG_CACHE_HOME/clarify-auth/tokens``, else ``~/.cache/...``).
+        lock_timeout: Seconds to wait for another process's token request before
+            fetching anyway (a process that hangs while holding the lock cannot
+            block the others for longer). A killed process's lock is released
+            by the operating system at once.
+
+    The files hold access tokens (never the client secret), readable by their
+    owner only. A file that is corrupt, truncated, expired, owned by another
+    user or readable by others is ignored and replaced, with a log line.
+    Needs the ``cache`` extra: ``pip install 'clarify-auth[cache]'``.
+
+    Example:
+        >>> cache = FileTokenCache()  # doctest: +SKIP
+        >>> session = ClarifySession(token_cache=cache)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout: float = _DEFAULT_LOCK_TIMEOUT_S,
+    ) -> None:
+        """Choose the folder; nothing is touched on disk until a token is needed."""
+        try:
+            import filelock  # noqa: F401, PLC0415 - the optional dependency, checked early
+        except ImportError:  # pragma: no cover - the test extra installs it
+            msg = "FileTokenCache needs the 'cache' extra: pip install 'clarify-auth[cache]'"
+            raise ConfigurationError(msg) from None
+        if not isinstance(lock_timeout, int | float) or not lock_timeout > 0:
+            raise ConfigurationError("FileTokenCache: lock_timeout must be a positive number")
+        self.path = Path(path).expanduser() if path is not None else _default_folder()
+        self.lock_timeout = float(lock_timeout)
+
+    def __repr__(self) -> str:
+        """Show the folder."""
+        return f"FileTokenCache(path={str(self.path)!r})"
+
+    # -- what the authenticator calls -----------------------------------------------------
+
+    @staticmethod
+    def key(token_url: str, client_id: str, audience: str, secret: SecretStr) -> str:
+        """The entry's name: a hash that includes the secret's hash, never the secret."""
+        secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+        material = f"clarify-auth\n{token_url}\n{client_id}\n{audience}\n{secret_hash}"
+        return hashlib.sha256(material.encode()).hexdigest()[:40]
+
+    def load(self, key: str, *, now: float) -> CachedToken | None:
+        """The stored token with its deadlines on the caller's monotonic clock ``now``.
+
+        ``None`` when there is none, or it cannot be trusted, or it has expired.
+        """
+        file = self.path / f"{key}.json"
+        try:
+            info = file.lstat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("token cache %s ignored: cannot read it (%s)", file, exc.strerror)
+            return None
+        reason = _distrust(info)
+        if reason is None:
+            try:
+                return _parse(file.read_bytes(), now=now)
+            except OSError as exc:
+                reason = f"cannot read it ({exc.strerror})"
+            except (ValueError, TypeError, KeyError, ValidationError):
+                reason = "it is corrupt or truncated"
+        logger.warning("token cache %s ignored and will be replaced: %s", file, reason)
+        return None
+
+    def store(self, key: str, entry: CachedToken, *, now: float) -> None:
+        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600."""
+        wall = time.time()
+        token = entry.token
+        document = {
+            "version": _FORMAT_VERSION,
+            "access_token": token.access_token.get_secret_value(),
+            "token_type": token.token_type,
+            "scope": token.scope,
+            "expires_in": token.expires_in,
+            "refresh_at": wall + (entry.refresh_at - now),
+            "expires_at": wall + (entry.expires_at - now),
+        }
+        try:
+            self._ensure_folder()
+            handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    json.dump(document, out)
+                Path(temporary).replace(self.path / f"{key}.json")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    Path(temporary).unlink()
+                raise
+        except OSError as exc:
+            logger.warning("token cache %s: cannot write (%s); going on without it", self.path, exc)
+
+    def forget(self, key: str, header: str) -> None:
+        """Remove the stored token if it is the one in ``header`` (the server refused it)."""
+        file = self.path / f"{key}.json"
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            stored = json.loads(file.read_bytes())["access_token"]
+            if header == f"Bearer {stored}":
+                file.unlink()
+
+    @contextlib.contextmanager
+    def locked(self, key: str) -> Iterator[bool]:
+        """Hold the key's inter-process lock; yields False if it timed out (go on anyway)."""
+        import filelock  # noqa: PLC0415 - optional dependency
+
+        try:
+            self._ensure_folder()
+        except OSError as exc:
+            logger.warning("token cache %s: cannot create (%s); going on unlocked", self.path, exc)
+            yield False
+            return
+        lock = filelock.FileLock(self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            logger.warning(
+                "token cache lock %s held for more than %.0f s by another process; "
+                "fetching a token without it",
+                lock.lock_file,
+                self.lock_timeout,
+            )
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def _ensure_folder(self) -> None:
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+            info = self.path.stat()
+            if info.st_uid == os.getuid() and info.st_mode & 0o077:
+                self.path.chmod(0o700)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings only (there is no open file or lock to carry)."""
+        return {"path": self.path, "lock_timeout": self.lock_timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the settings."""
+        self.path = state["path"]
+        self.lock_timeout = state["lock_timeout"]
+
+
+def _distrust(info: os.stat_result) -> str | None:
+    """Why a cache file must not be believed, or None."""
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+        if info.st_uid != os.getuid():
+            return f"it is owned by user {info.st_uid}, not by this user"
+        if info.st_mode & 0o077:
+            return f"its permissions {stat.S_IMODE(info.st_mode):o} let other users read it"
+    return None
+
+
+def _parse(data: bytes, *, now: float) -> CachedToken | None:
+    document = json.loads(data)
+    if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
+        raise ValueError
+    token = AccessToken.model_validate(
+        {k: document[k] for k in ("access_token", "token_type", "scope", "expires_in")}
+    )
+    refresh_at, expires_at = float(document["refresh_at"]), float(document["expires_at"])
+    if not (math.isfinite(refresh_at) and math.isfinite(expires_at)):
+        raise ValueError
+    wall = time.time()
+    if expires_at <= wall:
+        return None  # expired: not an error, just of no use
+    # A stored lifetime longer than the token's own would mean a tampered file.
+    remaining = min(expires_at - wall, token.expires_in)
+    return CachedToken.at(
+        token,
+        refresh_at=now + min(refresh_at - wall, remaining),
+        expires_at=now + remaining,
+    )
