@@ -36,6 +36,7 @@ def workdir(server, tmp_path, monkeypatch):
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # FileTokenCache() in the README
     return tmp_path
 
 
@@ -164,3 +165,25 @@ def test_example_notebook(workdir, server, capsys):
 
     assert "**********" in capsys.readouterr().out
     assert server.count("POST", "/v1/rpc") == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("process_pool.py", "32 tasks on 8 processes: 0 items"),
+        ("dask_workers.py", "100 tasks on 4 worker processes: 0 items"),
+    ],
+)
+def test_examples_across_processes_share_one_token(name, expected, tmp_path):
+    """The process-pool and Dask examples run, and their processes share one token."""
+    from clarify_auth.testing import FakeClarify
+
+    with FakeClarify() as fake:
+        fake.token_latency = 0.2
+        path = fake.write_credentials(tmp_path / "clarify-credentials.json")
+
+        result = run_example(name, str(path), env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert expected in result.stdout
+        assert fake.token_requests == 1

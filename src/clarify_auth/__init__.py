@@ -20,7 +20,7 @@ import typing
 from clarify_auth._version import __version__
 
 if typing.TYPE_CHECKING:
-    from clarify_auth._auth import Authenticator, BasicAuth, OAuthClientCredentials
+    from clarify_auth._auth import Authenticator, BasicAuth
     from clarify_auth._cache import FileTokenCache
     from clarify_auth._credentials import (
         BasicAuthCredentials,
@@ -37,6 +37,7 @@ if typing.TYPE_CHECKING:
         RPCResponseError,
         TokenError,
     )
+    from clarify_auth._oauth import OAuthClientCredentials
     from clarify_auth._session import ClarifySession
     from clarify_auth._token import AccessToken
 
@@ -65,7 +66,7 @@ _WHERE = {
     "AccessToken": "_token",
     "Authenticator": "_auth",
     "BasicAuth": "_auth",
-    "OAuthClientCredentials": "_auth",
+    "OAuthClientCredentials": "_oauth",
     "BasicAuthCredentials": "_credentials",
     "ClientCredentials": "_credentials",
     "Credentials": "_credentials",

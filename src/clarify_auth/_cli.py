@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from clarify_auth._auth import Authenticator, OAuthClientCredentials
+from clarify_auth._auth import Authenticator
 from clarify_auth._credentials import BasicAuthCredentials, Credentials, load_credentials
 from clarify_auth._errors import ClarifyAuthError, CredentialsError, TokenError
+from clarify_auth._oauth import OAuthClientCredentials
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
