@@ -371,3 +371,30 @@ def test_unreadable_entry_is_ignored(fake, cache, monkeypatch, caplog):
     assert cache.load(cache_file(cache).stem, now=0.0) is None
     assert "cannot read it" in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_early_refresh_is_shared_too(fake, cache):
+    """When two processes reach the refresh point, the second takes the token the first fetched."""
+    from conftest import FakeClock
+
+    clocks = [FakeClock(), FakeClock()]
+    first, second = (
+        OAuthClientCredentials.from_credentials(
+            fake.credentials(),
+            token_cache=cache,
+            clock=c,
+            sleep=c.sleep,
+            refresh_in_background=False,
+        )
+        for c in clocks
+    )
+    assert first.authorization() == second.authorization()
+    for clock in clocks:
+        clock.advance(3400)  # inside the early-refresh window of a 3600 s token
+
+    renewed = first.authorization()
+    taken = second.authorization()
+
+    assert renewed == taken
+    assert renewed.startswith("Bearer fake-token-2-")
+    assert fake.token_requests == 2
