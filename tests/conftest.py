@@ -49,6 +49,18 @@ class FakeClock:
             self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def isolated_tokens(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """Each test starts with an empty token store and no file cache from the environment."""
+    from clarify_auth.testing import forget_shared_tokens
+
+    monkeypatch.delenv("CLARIFY_TOKEN_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    forget_shared_tokens()
+    yield
+    forget_shared_tokens()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

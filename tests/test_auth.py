@@ -300,7 +300,7 @@ def test_lifetime_counts_from_when_the_request_left(clock):
 
     auth.token()
 
-    assert auth._entry.expires_at == pytest.approx(1000 + 114)
+    assert auth._lifecycle.entry.expires_at == pytest.approx(1000 + 114)
 
 
 @responses.activate
@@ -440,7 +440,7 @@ def test_background_refresh_serves_the_old_token_meanwhile(server, clock):
     clock.advance(3400)
 
     during = auth.authorization()
-    flight = auth._flight
+    flight = auth._lifecycle._flight
     assert flight is not None
     flight.result(10)
     after = auth.authorization()
@@ -462,7 +462,7 @@ def test_background_refresh_failure_is_logged_not_raised(server, clock, caplog):
     clock.advance(3400)
 
     header = auth.authorization()
-    flight = auth._flight
+    flight = auth._lifecycle._flight
     with pytest.raises(TokenError):
         flight.result(10)
 
@@ -473,7 +473,7 @@ def test_background_refresh_failure_is_logged_not_raised(server, clock, caplog):
 
 def test_waiters_give_up_after_the_deadline(clock):
     """A waiter on a token request that never ends gives up with a TokenError (bounded wait)."""
-    from clarify_auth._oauth import _Flight
+    from clarify_auth._lifecycle import _Flight
 
     flight = _Flight()
 
@@ -487,7 +487,7 @@ def test_interrupted_fetch_gives_waiters_a_token_error(clock, monkeypatch):
     flight_seen = []
 
     def interrupted_fetch(http):
-        flight_seen.append(auth._flight)
+        flight_seen.append(auth._lifecycle._flight)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(auth._endpoint, "fetch", interrupted_fetch)
@@ -498,7 +498,7 @@ def test_interrupted_fetch_gives_waiters_a_token_error(clock, monkeypatch):
     with pytest.raises(TokenError, match="interrupted") as info:
         flight_seen[0].result(1)
     assert info.value.retryable is True
-    assert auth._flight is None
+    assert auth._lifecycle._flight is None
 
 
 @responses.activate
@@ -518,7 +518,7 @@ def test_fast_path_sets_the_header_as_requests_would(oauth_creds):
     from clarify_auth._token import AccessToken, CachedToken
 
     auth = OAuthClientCredentials.from_credentials(oauth_creds)
-    auth._entry = CachedToken.at(
+    auth._lifecycle.entry = CachedToken.at(
         AccessToken(access_token="test-token-1"), refresh_at=float("inf"), expires_at=float("inf")
     )
     fast = requests.Request("GET", API_URL + "x", headers={"authorization": "old"}).prepare()
@@ -540,7 +540,7 @@ def test_fast_path_with_a_replaced_header_mapping(oauth_creds):
     from clarify_auth._token import AccessToken, CachedToken
 
     auth = OAuthClientCredentials.from_credentials(oauth_creds)
-    auth._entry = CachedToken.at(
+    auth._lifecycle.entry = CachedToken.at(
         AccessToken(access_token="test-token-1"), refresh_at=float("inf"), expires_at=float("inf")
     )
     request = requests.Request("GET", API_URL + "x").prepare()
@@ -562,8 +562,8 @@ def test_each_new_origin_is_checked(oauth_creds):
         auth(requests.Request("GET", "http://127.0.0.1.evil.example:8080/x").prepare())
     with pytest.raises(InsecureTransportError):
         auth(requests.Request("GET", "http://example.com/x").prepare())
-    oauth = OAuthClientCredentials.from_credentials(oauth_creds)
-    oauth._entry = CachedToken.at(
+    oauth = make_oauth()  # not restricted to one origin
+    oauth._lifecycle.entry = CachedToken.at(
         AccessToken(access_token="t"), refresh_at=float("inf"), expires_at=float("inf")
     )
     with pytest.raises(InsecureTransportError):

@@ -21,13 +21,13 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX")
 
 
 def test_pickled_oauth_authenticator_works_on_its_own(server):
-    """An unpickled authenticator has its own lock and connections and keeps the cached token."""
-    auth = OAuthClientCredentials.from_credentials(server.credentials())
+    """An unpickled private authenticator has its own lock and connections, and the token."""
+    auth = OAuthClientCredentials.from_credentials(server.credentials(), shared=False)
     header = auth.authorization()
 
     copy = pickle.loads(pickle.dumps(auth))
 
-    assert copy._lock is not auth._lock
+    assert copy._lifecycle._lock is not auth._lifecycle._lock
     assert copy.authorization() == header
     assert server.issued == 1
     copy.invalidate()
@@ -36,13 +36,13 @@ def test_pickled_oauth_authenticator_works_on_its_own(server):
 
 
 def test_pickled_cold_authenticator_fetches_its_own_token(server):
-    """A copy pickled before any token was fetched fetches one itself."""
-    auth = OAuthClientCredentials.from_credentials(server.credentials())
+    """A private copy pickled before any token was fetched fetches one itself."""
+    auth = OAuthClientCredentials.from_credentials(server.credentials(), shared=False)
 
     copy = pickle.loads(pickle.dumps(auth))
 
     assert copy.authorization() == "Bearer test-token-1"
-    assert auth._entry is None
+    assert auth._lifecycle.entry is None
 
 
 class OtherMachineClock(FakeClock):
@@ -61,15 +61,15 @@ def test_pickled_token_lifetime_is_rebased_on_the_new_clock():
         "test-client", SECRET, token_url="https://x.example/t", audience="a", clock=clock
     )
     token = AccessToken(access_token="test-token-1", expires_in=3600)
-    auth._entry = CachedToken.issued(token, requested_at=clock())
+    auth._lifecycle.entry = CachedToken.issued(token, requested_at=clock())
     clock.advance(600)
 
     copy = pickle.loads(pickle.dumps(auth))
 
     now = copy._endpoint.clock()
     assert now == 50.0
-    assert copy._entry.expires_at - now == pytest.approx(3570 - 600, abs=1)
-    assert copy._entry.refresh_at - now == pytest.approx(3300 - 600, abs=1)
+    assert copy._lifecycle.entry.expires_at - now == pytest.approx(3570 - 600, abs=1)
+    assert copy._lifecycle.entry.refresh_at - now == pytest.approx(3300 - 600, abs=1)
 
 
 def test_token_pickled_long_ago_is_dropped(clock, monkeypatch):
@@ -79,7 +79,7 @@ def test_token_pickled_long_ago_is_dropped(clock, monkeypatch):
     auth = OAuthClientCredentials(
         "test-client", SECRET, token_url="https://x.example/t", audience="a", clock=clock
     )
-    auth._entry = CachedToken.issued(
+    auth._lifecycle.entry = CachedToken.issued(
         AccessToken(access_token="test-token-1", expires_in=60), requested_at=clock()
     )
     data = pickle.dumps(auth)
@@ -88,7 +88,7 @@ def test_token_pickled_long_ago_is_dropped(clock, monkeypatch):
 
     copy = pickle.loads(data)
 
-    assert copy._entry is None
+    assert copy._lifecycle.entry is None
 
 
 def test_pickled_session_works_on_its_own(server):
@@ -162,17 +162,17 @@ def test_fork_while_another_thread_refreshes_does_not_deadlock(server):
     parent = threading.Thread(target=auth.authorization)
     parent.start()
     deadline = time.monotonic() + 5
-    while auth._flight is None and time.monotonic() < deadline:
+    while auth._lifecycle._flight is None and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert auth._flight is not None
-    with auth._lock:  # make sure the fork happens while the lock is held, too
+    assert auth._lifecycle._flight is not None
+    with auth._lifecycle._lock:  # make sure the fork happens while the lock is held, too
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, reported by exit code
             code = 1
             try:
                 server.token_delay = 0.0
                 ok = auth.authorization().startswith("Bearer test-token-")
-                code = 0 if ok and auth._flight is None else 2
+                code = 0 if ok and auth._lifecycle._flight is None else 2
             finally:
                 os._exit(code)
     exit_code = _wait_for_child(pid, timeout=15)

@@ -109,8 +109,8 @@ def test_early_refresh_under_load_fetches_once(server, clock, in_background):
     clock.advance(3400)
 
     results = run_together(THREADS, auth.authorization)
-    if auth._flight is not None:
-        auth._flight.result(10)
+    if auth._lifecycle._flight is not None:
+        auth._lifecycle._flight.result(10)
 
     assert server.issued == 2
     assert set(results) <= {"Bearer test-token-1", "Bearer test-token-2"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import importlib
 import logging
 from typing import Any
 
@@ -13,12 +14,20 @@ from pydantic import SecretStr
 from requests.structures import CaseInsensitiveDict
 
 from clarify_auth._credentials import BasicAuthCredentials, Credentials
-from clarify_auth._errors import CredentialsError
-from clarify_auth._urls import check_transport, origin_prefix
+from clarify_auth._errors import ConfigurationError, CredentialsError
+from clarify_auth._urls import Origin, check_transport, normalise_base_url, origin_of, origin_prefix
 
 __all__ = ["Authenticator", "BasicAuth"]
 
 logger = logging.getLogger("clarify_auth")
+
+
+# Where the authenticator for each credentials type lives; looked up when
+# needed, so this base class imports none of its subclasses' modules.
+_AUTHENTICATOR_FOR_TYPE = {
+    "basic-auth": ("clarify_auth._auth", "BasicAuth"),
+    "client-credentials": ("clarify_auth._oauth", "OAuthClientCredentials"),
+}
 
 
 class Authenticator(requests.auth.AuthBase, abc.ABC):
@@ -27,12 +36,20 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
     Use one as ``requests.get(url, auth=authenticator)``, as
     ``some_session.auth = authenticator``, or let :class:`ClarifySession` do it.
     It refuses to attach credentials to a plain ``http://`` URL whose host is
-    not loopback.
+    not loopback. One built with ``api_url`` (as :meth:`from_credentials`
+    does) signs only requests to that URL's origin (scheme, host and port):
+    a request to any other origin goes out with no credentials.
 
     Example:
         >>> auth = Authenticator.from_credentials(creds)  # doctest: +SKIP
         >>> requests.post(creds.api_url + "rpc", json=..., auth=auth)  # doctest: +SKIP
     """
+
+    # The API's origin when restricted to it, else None (any origin).
+    _api_origin: Origin | None = None
+    # The last origin that passed the checks, as "scheme://netloc/"; requests
+    # to it skip them (it is the same answer every time).
+    _trusted_origin = "\0"
 
     @abc.abstractmethod
     def authorization(self) -> str:
@@ -45,32 +62,54 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
     def from_credentials(cls, credentials: Credentials, **options: Any) -> Authenticator:
         """Build the authenticator that ``credentials.credentials.type`` calls for.
 
-        Keyword options go to the authenticator's constructor (for OAuth, for
-        example ``timeout=``).
+        It signs requests to the origin of ``credentials.api_url`` only. Keyword
+        options go to the authenticator's constructor (for OAuth, for example
+        ``timeout=``).
         """
         if cls is not Authenticator:
             raise NotImplementedError
         if not isinstance(credentials, Credentials):
             raise TypeError(f"expected Credentials, got {type(credentials).__name__}")
-        if isinstance(credentials.credentials, BasicAuthCredentials):
-            return BasicAuth.from_credentials(credentials, **options)
-        from clarify_auth._oauth import OAuthClientCredentials  # noqa: PLC0415 - it subclasses us
+        module, name = _AUTHENTICATOR_FOR_TYPE[credentials.credentials.type]
+        subclass: type[Authenticator] = getattr(importlib.import_module(module), name)
+        return subclass.from_credentials(credentials, **options)
 
-        return OAuthClientCredentials.from_credentials(credentials, **options)
+    @property
+    def api_url(self) -> str | None:
+        """The API whose origin alone gets credentials, or ``None`` for any origin."""
+        return self.__dict__.get("_api_url")
 
-    # The last origin that passed check_transport, as "scheme://host:port/";
-    # requests to it skip the check (it is the same answer every time).
-    _trusted_origin = "\0"
+    def _restrict_to(self, api_url: str | None) -> None:
+        if api_url is None:
+            return
+        if not isinstance(api_url, str):
+            raise ConfigurationError(f"api_url must be a string, got {type(api_url).__name__}")
+        try:
+            url = normalise_base_url(api_url)
+        except ValueError as exc:
+            raise ConfigurationError(f"api_url: {exc}") from None
+        self._api_url = url
+        self._api_origin = origin_of(url)
 
-    def _check_origin(self, url: str) -> None:
-        if not url.startswith(self._trusted_origin):
-            check_transport(url, what="credentials")
-            self._trusted_origin = origin_prefix(url)
+    def signs(self, url: str) -> bool:
+        """Tell whether a request to ``url`` gets this authenticator's credentials.
+
+        Raises:
+            InsecureTransportError: ``url`` would get them over plain http to a
+                host that is not loopback.
+        """
+        if url.startswith(self._trusted_origin):
+            return True
+        if self._api_origin is not None and origin_of(url) != self._api_origin:
+            return False
+        check_transport(url, what="credentials")
+        self._trusted_origin = origin_prefix(url)
+        return True
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        """Attach ``Authorization`` to a request about to be sent."""
-        self._check_origin(r.url or "")
-        _set_authorization(r, self.authorization())
+        """Attach ``Authorization`` to a request about to be sent to the API's origin."""
+        if self.signs(r.url or ""):
+            _set_authorization(r, self.authorization())
         return r
 
 
@@ -85,8 +124,16 @@ class BasicAuth(Authenticator):
         BasicAuth(username='test-integration')
     """
 
-    def __init__(self, username: str, password: str | SecretStr) -> None:
-        """Build the header for ``username`` and ``password``."""
+    def __init__(
+        self, username: str, password: str | SecretStr, *, api_url: str | None = None
+    ) -> None:
+        """Build the header for ``username`` and ``password``.
+
+        Args:
+            username: The user name (Clarify's integration ID).
+            password: The password (``clientSecret``).
+            api_url: Sign only requests to this URL's origin; ``None``, any origin.
+        """
         if not isinstance(username, str) or not username:
             raise CredentialsError("BasicAuth: username must be a non-empty string")
         secret = password if isinstance(password, SecretStr) else _secret(password, "password")
@@ -96,11 +143,13 @@ class BasicAuth(Authenticator):
         self._password = secret
         pair = f"{username}:{secret.get_secret_value()}".encode()
         self._header = "Basic " + base64.b64encode(pair).decode("ascii")
+        self._restrict_to(api_url)
 
     @classmethod
     def from_credentials(cls, credentials: Credentials, **options: Any) -> BasicAuth:
         """Build from ``basic-auth`` credentials (``clientId`` / ``clientSecret``)."""
-        options.pop("token_cache", None)  # Basic Auth has no token to share
+        for unused in ("token_cache", "shared"):  # Basic Auth has no token to share
+            options.pop(unused, None)
         if options:
             raise TypeError(f"BasicAuth takes no options, got {', '.join(sorted(options))}")
         inner = credentials.credentials
@@ -109,7 +158,7 @@ class BasicAuth(Authenticator):
                 "credentials.type: is 'client-credentials'; BasicAuth needs 'basic-auth' "
                 "credentials (use OAuthClientCredentials or Authenticator.from_credentials)"
             )
-        return cls(inner.client_id, inner.client_secret)
+        return cls(inner.client_id, inner.client_secret, api_url=credentials.api_url)
 
     def authorization(self) -> str:
         """Return ``"Basic " + base64(username:password)``."""

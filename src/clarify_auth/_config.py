@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 from clarify_auth._errors import ConfigurationError
 
-__all__ = ["TimeoutSpec", "checked_timeout", "is_positive_number"]
+if TYPE_CHECKING:
+    from clarify_auth._cache import FileTokenCache
+
+__all__ = [
+    "TOKEN_CACHE_ENV_VAR",
+    "TimeoutSpec",
+    "checked_timeout",
+    "is_positive_number",
+    "token_cache_from_environment",
+]
+
+#: Turns the file cache on for every authenticator not given a token_cache.
+TOKEN_CACHE_ENV_VAR = "CLARIFY_TOKEN_CACHE"  # noqa: S105 - a variable name
 
 #: A ``requests`` timeout: seconds, or ``(connect, read)`` seconds.
 TimeoutSpec = float | tuple[float, float]
@@ -27,4 +42,29 @@ def checked_timeout(timeout: object, *, what: str) -> TimeoutSpec:
         return (float(timeout[0]), float(timeout[1]))
     raise ConfigurationError(
         f"{what} must be a positive number of seconds or a (connect, read) tuple of them"
+    )
+
+
+def token_cache_from_environment(*, default_on: bool = False) -> FileTokenCache | None:
+    """The file cache that ``$CLARIFY_TOKEN_CACHE`` asks for, or ``None``.
+
+    ``default`` is :class:`FileTokenCache`'s default folder, an absolute path
+    that folder; unset or empty is off (or, with ``default_on``, the default
+    folder, as the command line wants).
+
+    Raises:
+        ConfigurationError: Any other value; the message names the variable.
+    """
+    from clarify_auth._cache import FileTokenCache  # noqa: PLC0415 - only when asked for
+
+    value = os.environ.get(TOKEN_CACHE_ENV_VAR, "")
+    if not value:
+        return FileTokenCache() if default_on else None
+    if value == "default":
+        return FileTokenCache()
+    if os.path.isabs(value):  # noqa: PTH117 - a plain string check, no Path needed
+        return FileTokenCache(value)
+    raise ConfigurationError(
+        f"${TOKEN_CACHE_ENV_VAR} must be 'default' or an absolute path to a folder "
+        "(or unset or empty for no file cache)"
     )

@@ -12,13 +12,14 @@ from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import resolve_proxies
 
 from clarify_auth._auth import Authenticator
 from clarify_auth._config import TimeoutSpec, checked_timeout
 from clarify_auth._credentials import Credentials, load_credentials
 from clarify_auth._errors import ConfigurationError, RPCError, RPCResponseError
 from clarify_auth._token_endpoint import USER_AGENT
-from clarify_auth._urls import check_transport
+from clarify_auth._urls import check_proxy, check_transport, origin_of, origin_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -39,8 +40,12 @@ _API_VERSION = re.compile(r"\d+\.\d+(?:(?:alpha|beta|rc)\d+)?")
 class ClarifySession(requests.Session):
     """A ``requests.Session`` that talks to one Clarify integration.
 
-    Every request carries ``Authorization`` (through ``session.auth``, so that
-    ``requests`` strips it on redirects to another host) and ``X-API-Version``.
+    Every request to the origin of ``api_url`` carries ``Authorization``
+    (through ``session.auth``, so that ``requests`` strips it on redirects to
+    another host), and every request ``X-API-Version``. A request to any other
+    origin carries no credentials. Token requests use the session's
+    ``proxies``, ``verify``, ``cert`` and ``trust_env``, as they stand at each
+    token request.
     Relative URLs resolve against the credentials' ``api_url``; requests without
     a timeout get the session's. After a 401 on an OAuth token, the token is
     dropped and the request retried once with a new one.
@@ -110,7 +115,16 @@ class ClarifySession(requests.Session):
 
     def _setup_runtime_state(self) -> None:
         self._rpc_ids = itertools.count(1)
+        self._api_origin = origin_of(self.credentials.api_url)
+        self._api_prefix = origin_prefix(self.credentials.api_url)
+        if self._owns_authenticator:
+            take = getattr(self.auth, "_take_transport_settings_from", None)
+            if take is not None:
+                take(self)  # token requests go the way this session's requests go
         _LIVE_SESSIONS.add(self)
+
+    def _is_api_origin(self, url: str) -> bool:
+        return url.startswith(self._api_prefix) or origin_of(url) == self._api_origin
 
     @property
     def authenticator(self) -> Authenticator:
@@ -146,9 +160,42 @@ class ClarifySession(requests.Session):
             kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
 
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """Prepare a request; only the API's origin gets the session's credentials.
+
+        A request to another origin carries no credentials at all (not even
+        ``~/.netrc``'s), unless it names its own ``auth``.
+        """
+        if request.auth is None and not self._is_api_origin(request.url or ""):
+            request.auth = _no_credentials
+        return super().prepare_request(request)
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """On a redirect: strip ``Authorization`` across origins, keep ours within one.
+
+        ``requests`` would also put ``~/.netrc`` credentials in place of the
+        SDK's own on a same-origin redirect; it never happens here.
+        """
+        headers = prepared_request.headers
+        if "Authorization" in headers and self.should_strip_auth(  # type: ignore[no-untyped-call]
+            response.request.url or "", prepared_request.url or ""
+        ):
+            del headers["Authorization"]
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        """Send a prepared request, with the session's timeout when it has none."""
+        """Send a prepared request, with the session's timeout when it has none.
+
+        Raises:
+            InsecureTransportError: The request is plain http (to loopback) and
+                a proxy off this machine would carry it.
+        """
         kwargs.setdefault("timeout", self.timeout)
+        url = request.url or ""
+        if url.startswith("http://"):
+            proxies = dict(kwargs.get("proxies") or self.proxies)
+            check_proxy(url, resolve_proxies(request, proxies, self.trust_env), what="requests")
         return super().send(request, **kwargs)
 
     def _resolve(self, url: str | bytes) -> str:
@@ -196,6 +243,11 @@ class ClarifySession(requests.Session):
         """Restore from a pickle with fresh connection pools and counters."""
         super().__setstate__(state)  # type: ignore[misc]  # defined, but not in the stubs
         self._setup_runtime_state()
+
+
+def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """The auth of requests to other origins: nothing (and no ``~/.netrc`` lookup)."""
+    return request
 
 
 def _rpc_error(method: str, error: object) -> RPCError:

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from clarify_auth._errors import TokenError
 
-__all__ = ["AccessToken", "CachedToken", "parse_token_response"]
+__all__ = ["AccessToken", "CachedToken", "expiry_after", "parse_token_response"]
 
 logger = logging.getLogger("clarify_auth")
 
@@ -29,6 +41,11 @@ _MAX_EARLY_REFRESH_S = 300.0
 # the request's own flight time): 5 % of the lifetime, at most 30 s.
 _EXPIRY_MARGIN_SHARE = 0.05
 _MAX_EXPIRY_MARGIN_S = 30.0
+# RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+# Anything else (CR/LF above all) could smuggle a header into a request.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# expires_at of a token claiming to live for ever stops here (datetime ends in 9999).
+_MAX_SHOWN_LIFETIME_S = 100 * 365 * 86_400.0
 
 
 def _reject_bool(value: object) -> object:
@@ -40,16 +57,21 @@ def _reject_bool(value: object) -> object:
 
 
 class AccessToken(BaseModel):
-    """An OAuth 2.0 access token as the token endpoint returned it.
+    """An OAuth 2.0 access token as the token endpoint returned it, and when it expires.
 
     ``access_token`` is a ``SecretStr``: ``repr`` and ``str`` show asterisks.
+    ``expires_at`` is an aware UTC ``datetime``: when the token endpoint says
+    the token dies (counted from when its request left). Built without one, it
+    is now plus ``expires_in``.
 
     Example:
         >>> token = AccessToken(access_token="test-token-1", token_type="Bearer",
         ...                     expires_in=86400)
-        >>> token
-        AccessToken(access_token=SecretStr('**********'), token_type='Bearer', scope=None, expires_in=86400.0)
-    """  # noqa: E501
+        >>> token.access_token
+        SecretStr('**********')
+        >>> token.expires_at.tzinfo
+        datetime.timezone.utc
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
@@ -59,6 +81,27 @@ class AccessToken(BaseModel):
     expires_in: Annotated[
         float, BeforeValidator(_reject_bool), Field(gt=0, allow_inf_nan=False)
     ] = _DEFAULT_EXPIRES_IN_S
+    # Filled in by _default_expiry when not given; typed as the contract promises.
+    expires_at: AwareDatetime = None  # type: ignore[assignment]
+
+    @field_validator("access_token")
+    @classmethod
+    def _b64token(cls, value: SecretStr) -> SecretStr:
+        if not _B64TOKEN.fullmatch(value.get_secret_value()):
+            msg = "must be an RFC 6750 b64token (letters, digits, -._~+/ then any =)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _default_expiry(self) -> AccessToken:
+        if self.expires_at is None:
+            object.__setattr__(self, "expires_at", expiry_after(self.expires_in))
+        return self
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -66,6 +109,16 @@ class AccessToken(BaseModel):
         if not self.scope:
             return ()
         return tuple(part for part in self.scope.replace(",", " ").split() if part)
+
+
+def expiry_after(seconds: float, *, start: float | None = None) -> datetime:
+    """The aware UTC time ``seconds`` after ``start`` (a ``time.time()`` reading, default now)."""
+    begin = datetime.now(timezone.utc) if start is None else _utc(start)
+    return begin + timedelta(seconds=min(seconds, _MAX_SHOWN_LIFETIME_S))
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +165,11 @@ class CachedToken:
         return f"CachedToken(refresh_at={self.refresh_at!r}, expires_at={self.expires_at!r})"
 
 
-def parse_token_response(data: Any, *, token_url: str) -> AccessToken:
+def parse_token_response(data: Any, *, token_url: str, sent_at_wall: float) -> AccessToken:
     """Validate a decoded success body from the token endpoint.
+
+    ``sent_at_wall`` is the ``time.time()`` reading when the request left: the
+    token's ``expires_at`` counts from then.
 
     Raises:
         TokenError: The body is not a usable access token. The message names the
@@ -128,7 +184,16 @@ def parse_token_response(data: Any, *, token_url: str) -> AccessToken:
             _DEFAULT_EXPIRES_IN_S,
         )
     try:
-        token = AccessToken.model_validate(data)
+        token = AccessToken.model_validate(
+            {
+                key: data[key]
+                for key in ("access_token", "token_type", "scope", "expires_in")
+                if key in data
+            }
+        )
+        token = token.model_copy(
+            update={"expires_at": expiry_after(token.expires_in, start=sent_at_wall)}
+        )
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})
         raise TokenError(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
 import math
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 import requests
+from requests.utils import resolve_proxies
 
 from clarify_auth._errors import TokenError
 from clarify_auth._token import AccessToken, parse_token_response
+from clarify_auth._urls import check_proxy
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TOKEN_TIMEOUT",
+    "MAX_BODY_BYTES",
     "USER_AGENT",
     "TokenEndpoint",
     "new_token_http_session",
@@ -41,6 +48,12 @@ USER_AGENT = f"clarify-auth/{__version__} python-requests/{requests.__version__}
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _BACKOFF_CAP_S = 8.0
 _DESCRIPTION_MAX_CHARS = 300
+# A token response is a few hundred bytes; a JWT with many claims a few KiB.
+# 64 KiB leaves room for any real token and error page, and bounds what a
+# hostile or broken endpoint can make us hold (counted after decompression).
+MAX_BODY_BYTES = 64 * 1024
+_READ_CHUNK_BYTES = 4096
+_MASK = "**********"
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -76,6 +89,12 @@ def new_token_http_session() -> requests.Session:
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
     return session
+
+
+def _token_request_headers() -> dict[str, str]:
+    # Asked per request, so a user's own session (session=) sends them too;
+    # no compression, so nothing can expand behind the size cap's back.
+    return {"Accept": "application/json", "Accept-Encoding": "identity"}
 
 
 @dataclass
@@ -133,7 +152,10 @@ class TokenEndpoint:
         self.sleep = sleep
 
     def fetch(self, http: requests.Session) -> tuple[AccessToken, float]:
-        """Fetch a token; return it with the clock reading taken when its request left.
+        """Fetch a token through ``http``; return it with the clock reading when its request left.
+
+        ``http`` carries the request (its proxies, CA bundle, client certificate),
+        never with its own ``auth`` and never following a redirect.
 
         Raises:
             TokenError: The endpoint rejected the client, or every attempt failed,
@@ -145,7 +167,8 @@ class TokenEndpoint:
         while True:
             attempt += 1
             sent_at = self.clock()
-            failure = self._attempt(http, remaining=give_up_at - sent_at)
+            sent_at_wall = time.time()
+            failure = self._attempt(http, remaining=give_up_at - sent_at, sent_at_wall=sent_at_wall)
             if isinstance(failure, AccessToken):
                 logger.info(
                     "fetched an access token from %s (expires in %.0f s, attempt %d)",
@@ -175,45 +198,93 @@ class TokenEndpoint:
             )
             self.sleep(delay)
 
-    def _attempt(self, http: requests.Session, *, remaining: float) -> AccessToken | _Failure:
+    def _attempt(
+        self, http: requests.Session, *, remaining: float, sent_at_wall: float
+    ) -> AccessToken | _Failure:
+        """One token request, bounded in wall-clock time however slowly the server sends.
+
+        Socket timeouts bound each read, not the whole: a server that trickles
+        a byte a second never trips them. So the exchange runs on a worker
+        thread, and this one stops waiting when the attempt's time is up and
+        shuts the connection under the worker.
+        """
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
             "client_secret": self.client_secret.get_secret_value(),
             "audience": self.audience,
         }
-        try:
-            response = http.post(
+        bound = max(min(_whole(self.timeout), remaining), 0.001)
+        proxies = _proxies_for(self.token_url, http)
+        check_proxy(self.token_url, proxies, what="the client secret")
+
+        def send() -> requests.Response:
+            return http.request(
+                "POST",
                 self.token_url,
                 data=form,
-                timeout=_cap_timeout(self.timeout, remaining),
+                headers=_token_request_headers(),
+                auth=_no_auth,
+                timeout=_cap_timeout(self.timeout, bound),
                 # A redirect would carry the secret to wherever it points.
                 allow_redirects=False,
+                stream=True,
             )
-            body = response.content
-        except requests.exceptions.SSLError as exc:
+
+        exchange = _Exchange(send, until=time.monotonic() + bound)
+        threading.Thread(
+            target=exchange.run, name="clarify-auth-token-request", daemon=True
+        ).start()
+        if not exchange.done.wait(bound + _HANDOVER_SLACK_S):
+            exchange.abandon()
             return _Failure(
-                f"TLS error talking to {self.token_url}: {type(exc).__name__}", cause=exc
-            )
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-            return _Failure(
-                f"token request to {self.token_url} {kind} ({type(exc).__name__})",
+                f"token request to {self.token_url} timed out (no whole answer within "
+                f"{bound:.3g} s)",
                 retryable=True,
-                cause=exc,
             )
-        except requests.RequestException as exc:
+        outcome = exchange.outcome
+        if isinstance(outcome, BaseException):
+            return self._failure(outcome, bound)
+        assert outcome is not None  # noqa: S101 - set before done
+        response, body = outcome
+        return self._interpret(response, body, sent_at_wall=sent_at_wall)
+
+    def _failure(self, outcome: BaseException, bound: float) -> _Failure:
+        """What an exchange that raised ``outcome`` means; re-raise what is not ours."""
+        if isinstance(outcome, _BodyTooLarge):
             return _Failure(
-                f"token request to {self.token_url} failed ({type(exc).__name__})", cause=exc
+                f"token endpoint {self.token_url} answered {outcome.status} with a body over "
+                f"{MAX_BODY_BYTES // 1024} KiB; a token response is a few hundred bytes",
+                outcome.status,
             )
-        return self._interpret(response, body)
+        if isinstance(outcome, _TooSlow):
+            return _Failure(
+                f"token request to {self.token_url} timed out (the answer took over {bound:.3g} s)",
+                retryable=True,
+            )
+        if isinstance(outcome, requests.exceptions.SSLError):
+            return _Failure(
+                f"TLS error talking to {self.token_url}: {type(outcome).__name__}", cause=outcome
+            )
+        if isinstance(
+            outcome,
+            requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
+        ):
+            kind = "timed out" if isinstance(outcome, requests.Timeout) else "connection failed"
+            return _Failure(
+                f"token request to {self.token_url} {kind} ({type(outcome).__name__})",
+                retryable=True,
+                cause=outcome,
+            )
+        if isinstance(outcome, requests.RequestException):
+            return _Failure(
+                f"token request to {self.token_url} failed ({type(outcome).__name__})",
+                cause=outcome,
+            )
+        raise outcome
 
     def _interpret(  # noqa: PLR0911 - one return per kind of answer reads best
-        self, response: requests.Response, body: bytes
+        self, response: requests.Response, body: bytes, *, sent_at_wall: float
     ) -> AccessToken | _Failure:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -224,12 +295,17 @@ class TokenEndpoint:
                 # A captive portal or proxy page: worth another try.
                 return _Failure(f"{where} with a body that is not JSON", status, retryable=True)
             try:
-                return parse_token_response(data, token_url=self.token_url)
+                return parse_token_response(
+                    data, token_url=self.token_url, sent_at_wall=sent_at_wall
+                )
             except TokenError as exc:
                 return _Failure(str(exc), status)
         if 300 <= status < 400:  # noqa: PLR2004 - the 3xx range
             return _Failure(f"{where}, a redirect; token requests do not follow redirects", status)
         error, description = _rfc6749_error(data)
+        # Mask before cutting, so no cut can leave part of a secret behind.
+        if error is not None:
+            error = self._scrub(error)[:100]
         if description is not None:
             description = self._scrub(description)[:_DESCRIPTION_MAX_CHARS]
         transient = status >= 500 or status in _RETRYABLE_STATUS  # noqa: PLR2004
@@ -247,9 +323,18 @@ class TokenEndpoint:
         return _Failure(where, status, None, None, transient, retry_after)
 
     def _scrub(self, text: str) -> str:
-        # Servers have been known to echo what they were sent.
+        # Servers have been known to echo what they were sent: the secret as
+        # it was, or as it travelled in the form (either URL encoding).
         secret = self.client_secret.get_secret_value()
-        return text.replace(secret, "**********") if secret else text
+        for form in sorted({secret, quote_plus(secret), quote(secret, safe="")}, key=len)[::-1]:
+            text = text.replace(form, _MASK)
+        return text
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the settings; the clock is the owner's to restore (it may hold a lock)."""
+        state = self.__dict__.copy()
+        state.pop("clock", None)
+        return state
 
 
 _NOT_JSON = object()
@@ -269,7 +354,7 @@ def _rfc6749_error(data: object) -> tuple[str | None, str | None]:
     if not isinstance(error, str) or not error:
         return None, None
     description = data.get("error_description")
-    return error[:100], description if isinstance(description, str) else None
+    return error, description if isinstance(description, str) else None
 
 
 def _backoff(attempt: int) -> float:
@@ -277,6 +362,96 @@ def _backoff(attempt: int) -> float:
     ceiling = min(_BACKOFF_CAP_S, 0.5 * 2.0 ** (attempt - 1))
     jitter: float = random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
     return ceiling / 2 + jitter
+
+
+# How long past an attempt's bound the caller waits for the worker to hand over
+# an answer it already has, before giving up on it.
+_HANDOVER_SLACK_S = 0.25
+
+
+class _BodyTooLarge(Exception):  # noqa: N818 - an outcome, not raised to users
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _TooSlow(Exception):  # noqa: N818 - an outcome, not raised to users
+    pass
+
+
+class _Exchange:
+    """One token request on a worker thread; its caller may stop waiting for it."""
+
+    def __init__(self, send: Callable[[], requests.Response], *, until: float) -> None:
+        self._send = send
+        self._until = until
+        self._lock = threading.Lock()
+        self._response: requests.Response | None = None
+        self._abandoned = False
+        self.done = threading.Event()
+        self.outcome: tuple[requests.Response, bytes] | BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            response = self._send()
+            with self._lock:
+                self._response = response
+                abandoned = self._abandoned
+            if abandoned:
+                _shut(response)
+                return
+            try:
+                self.outcome = (response, self._read(response))
+            finally:
+                response.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
+            self.outcome = exc
+        finally:
+            self.done.set()
+
+    def _read(self, response: requests.Response) -> bytes:
+        chunks = []
+        size = 0
+        for chunk in response.iter_content(_READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _BodyTooLarge(response.status_code)
+            chunks.append(chunk)
+            if time.monotonic() > self._until:
+                raise _TooSlow
+        return b"".join(chunks)
+
+    def abandon(self) -> None:
+        """Stop caring for the answer; cut the connection if it is open."""
+        with self._lock:
+            self._abandoned = True
+            response = self._response
+        if response is not None:
+            _shut(response)
+
+
+def _shut(response: requests.Response) -> None:
+    """Shut the response's socket: a read blocked on it in another thread ends at once."""
+    raw = response.raw
+    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        response.close()
+
+
+def _proxies_for(url: str, http: requests.Session) -> dict[str, str]:
+    """The proxies ``http`` would use for ``url``: its own, the environment's, no_proxy."""
+    merged = http.merge_environment_settings(url, {}, None, None, None)["proxies"]
+    request = requests.Request("POST", url)
+    return dict(resolve_proxies(request, merged, http.trust_env))  # type: ignore[arg-type]
+
+
+def _whole(timeout: TimeoutSpec) -> float:
+    """A whole attempt's bound: ``connect + read``, or the one number given."""
+    return timeout[0] + timeout[1] if isinstance(timeout, tuple) else timeout
 
 
 def _cap_timeout(timeout: TimeoutSpec, remaining: float) -> TimeoutSpec:

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from requests.utils import select_proxy
 
 from clarify_auth._errors import InsecureTransportError
 
-__all__ = ["check_transport", "is_loopback_host", "normalise_base_url", "origin_prefix"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "check_proxy",
+    "check_transport",
+    "is_loopback_host",
+    "normalise_base_url",
+    "origin_of",
+    "origin_prefix",
+]
+
+#: (scheme, host, port) of a URL, as browsers and RFC 6454 compare origins.
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -61,6 +78,47 @@ def origin_prefix(url: str) -> str:
     """``scheme://netloc/`` of ``url``: every URL that starts with it has that origin."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/"
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of ``url``, lower-cased, default ports filled in.
+
+    ``None`` for anything that has no http(s) origin (no host, a bad port).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return (scheme, host, port if port is not None else _DEFAULT_PORTS[scheme])
+
+
+def check_proxy(url: str, proxies: Mapping[str, str] | None, *, what: str) -> None:
+    """Refuse plain ``http`` that a proxy off this machine would carry in clear.
+
+    ``proxies`` are the ones ``requests`` would use for ``url`` (after the
+    environment and ``no_proxy``); https is tunnelled end to end, so only plain
+    http is checked.
+
+    Raises:
+        InsecureTransportError: ``url`` is plain http and its proxy is not loopback.
+    """
+    if not url.startswith("http://") or not proxies:
+        return
+    proxy = select_proxy(url, dict(proxies))
+    if not proxy:
+        return
+    proxy_host = urlsplit(proxy if "://" in proxy else f"http://{proxy}").hostname
+    if not is_loopback_host(proxy_host):
+        msg = (
+            f"refusing to send {what} over plain http through the proxy at {proxy_host}, "
+            "which is not on this machine; use https, or set no_proxy for this host"
+        )
+        raise InsecureTransportError(msg)
 
 
 def check_transport(url: str, *, what: str) -> None:

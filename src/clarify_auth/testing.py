@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from clarify_auth._credentials import Credentials
+from clarify_auth._lifecycle import clear_shared_lifecycles
 
 if TYPE_CHECKING:
     import os
@@ -37,11 +38,21 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["FakeClarify", "RecordedRequest"]
+__all__ = ["FakeClarify", "RecordedRequest", "forget_shared_tokens"]
 
 CredentialType = Literal["client-credentials", "basic-auth"]
 _FIRST_SERVER_ERROR = 500
 _UNSET: Any = object()
+
+
+def forget_shared_tokens() -> None:
+    """Empty this process's token store, so the next authenticator starts cold.
+
+    Authenticators with the same client share one token in a process; tests
+    that count token requests against a fixed URL (with ``responses``, say)
+    call this between tests. Authenticators that already exist keep theirs.
+    """
+    clear_shared_lifecycles()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,360 @@
+"""The life of one client's access token, whatever carries the HTTP requests.
+
+A :class:`TokenLifecycle` holds the current token and decides when a new one is
+needed: one fetch in flight however many threads ask (they share its result or
+its error), a refresh ahead of expiry while the old token stays in use, a file
+cache shared with other processes, compare-and-invalidate after a 401, and the
+token's journey through ``pickle`` and ``os.fork()``. It knows nothing of
+``requests`` or ``httpx``: the caller that needs a token hands it a *fetch*
+function, and each transport is a thin adapter around the lifecycle.
+
+Every authenticator in a process with the same token URL, client ID, audience,
+secret, clock and file cache holds the same lifecycle (see :func:`shared_lifecycle`),
+so ten sessions built from one credentials file cost one token request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from clarify_auth._errors import TokenError
+from clarify_auth._token import AccessToken, CachedToken
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from pydantic import SecretStr
+
+    from clarify_auth._cache import FileTokenCache
+
+    #: Fetches a new token from the endpoint: the token and the clock reading
+    #: (on the lifecycle's clock) taken when its request left.
+    Fetch = Callable[[], tuple[AccessToken, float]]
+
+__all__ = ["TokenLifecycle", "clear_shared_lifecycles", "lifecycle_key", "shared_lifecycle"]
+
+logger = logging.getLogger("clarify_auth")
+
+# After a refresh ahead of expiry failed, wait this long before trying again
+# while the current token is still good.
+_EARLY_REFRESH_RETRY_S = 10.0
+
+
+class TokenLifecycle:
+    """One client's token: cached, fetched once for all, refreshed ahead of expiry.
+
+    Args:
+        clock: Monotonic seconds that count time suspended; deadlines live on it.
+        file_cache: Shares the token with other processes, or ``None``.
+        cache_key: The entry's name in ``file_cache``.
+        token_url: Named in messages only.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        file_cache: FileTokenCache | None = None,
+        cache_key: str = "",
+        token_url: str = "",
+    ) -> None:
+        """Start with no token; nothing is fetched until a caller needs one."""
+        self.clock = clock
+        self.file_cache = file_cache
+        self.cache_key = cache_key
+        self.token_url = token_url
+        #: The current token; read without the lock on the hot path.
+        self.entry: CachedToken | None = None
+        self._reset_runtime_state()
+
+    def _reset_runtime_state(self) -> None:
+        """Create what a forked child must not inherit (a lock a parent thread held)."""
+        self._lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._next_early_refresh_at = float("-inf")
+        _LIVE.add(self)
+
+    def __repr__(self) -> str:
+        """Show the token URL and whether a token is held, never the token."""
+        held = "a token" if self.entry is not None else "no token"
+        return f"TokenLifecycle(token_url={self.token_url!r}, holding {held})"
+
+    # -- asking for a token ----------------------------------------------------
+
+    def current(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
+        """A token good to send now, fetching (once for everyone) only when needed.
+
+        Args:
+            fetch: Gets a new token, when this caller ends up leading the fetch.
+            background: Refresh ahead of expiry on a new thread rather than this one.
+            wait_s: The longest this caller waits for another caller's fetch.
+
+        Raises:
+            TokenError: No token could be obtained.
+        """
+        entry = self.entry
+        if entry is not None and self.clock() < entry.refresh_at:
+            return entry
+        return self.refresh_or_wait(fetch, background=background, wait_s=wait_s)
+
+    def refresh_or_wait(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
+        """The slow path of :meth:`current`: lead a fetch, or join the one in flight."""
+        with self._lock:
+            now = self.clock()
+            entry = self.entry
+            if entry is not None and now < entry.refresh_at:
+                return entry  # another thread refreshed while we waited for the lock
+            flight = self._flight
+            still_valid = entry is not None and now < entry.expires_at
+            if still_valid and (flight is not None or now < self._next_early_refresh_at):
+                return entry  # type: ignore[return-value]  # still_valid implies entry
+            leader = flight is None
+            if leader:
+                flight = self._flight = _Flight()
+        assert flight is not None  # noqa: S101 - set above when it was None
+        if still_valid:
+            assert entry is not None  # noqa: S101 - still_valid implies entry
+            if background:
+                threading.Thread(
+                    target=self._lead,
+                    args=(flight, fetch),
+                    name="clarify-auth-refresh",
+                    daemon=True,
+                ).start()
+                return entry
+            self._lead(flight, fetch)
+            return flight.entry or entry
+        if leader:
+            self._lead(flight, fetch)
+        return flight.result(wait_s)
+
+    def fetch_new(self, fetch: Fetch) -> CachedToken:
+        """Fetch a token now, whatever is cached, and keep and share it.
+
+        For ``clarify-auth check``, which is there to test the credentials.
+        """
+        token, sent_at = fetch()
+        entry = CachedToken.issued(token, requested_at=sent_at)
+        with self._lock:
+            self.entry = entry
+        if self.file_cache is not None:
+            self.file_cache.store(self.cache_key, entry, now=self.clock())
+        return entry
+
+    def _lead(self, flight: _Flight, fetch: Fetch) -> None:
+        """Get a token for everyone waiting on ``flight``; never raises but BaseException."""
+        try:
+            entry = self._obtain(fetch)
+        except BaseException as exc:
+            with self._lock:
+                if self._flight is flight:
+                    self._flight = None
+                self._next_early_refresh_at = self.clock() + _EARLY_REFRESH_RETRY_S
+                current = self.entry
+            if current is not None and self.clock() < current.expires_at:
+                logger.warning(
+                    "refreshing the access token ahead of expiry failed (%s); "
+                    "still using the current token, valid for %.0f s more",
+                    exc,
+                    current.expires_at - self.clock(),
+                )
+            if isinstance(exc, Exception):
+                flight.fail(exc)
+                return
+            # KeyboardInterrupt or SystemExit belongs to this thread alone;
+            # the threads waiting on it get an ordinary, retryable TokenError.
+            flight.fail(
+                TokenError(
+                    f"the token request to {self.token_url} was interrupted "
+                    f"({type(exc).__name__}) in another thread",
+                    retryable=True,
+                )
+            )
+            raise
+        with self._lock:
+            self.entry = entry
+            if self._flight is flight:
+                self._flight = None
+        flight.succeed(entry)
+
+    def _obtain(self, fetch: Fetch) -> CachedToken:
+        """A new token: from the file cache when another process has one, else fetched."""
+        cache = self.file_cache
+        if cache is None:
+            return _issued(fetch)
+        key = self.cache_key
+        shared = self._usable_from_cache(cache, key)
+        if shared is not None:
+            return shared
+        with cache.locked(key):
+            # Whoever held the lock before us may have just written a token.
+            shared = self._usable_from_cache(cache, key)
+            if shared is not None:
+                return shared
+            entry = _issued(fetch)
+            cache.store(key, entry, now=self.clock())
+            return entry
+
+    def _usable_from_cache(self, cache: FileTokenCache, key: str) -> CachedToken | None:
+        now = self.clock()
+        shared = cache.load(key, now=now)
+        if shared is None:
+            return None
+        current = self.entry
+        if current is not None and shared.header == current.header:
+            return None  # the token we are replacing
+        if now < shared.refresh_at or (current is None and now < shared.expires_at):
+            logger.info("using an access token another process fetched (shared cache)")
+            return shared
+        return None
+
+    # -- dropping a token --------------------------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget the token (here and in the file cache); the next caller fetches anew."""
+        with self._lock:
+            entry, self.entry = self.entry, None
+        if self.file_cache is not None and entry is not None:
+            self.file_cache.forget(self.cache_key, entry.header)
+
+    def invalidate_if_current(self, header: str) -> None:
+        """Forget the token if it is still the one in ``header`` (the server refused it).
+
+        When many requests fail with the same token at once, the first drops it
+        and fetches anew; the rest find the new token already in place.
+        """
+        with self._lock:
+            if self.entry is not None and self.entry.header == header:
+                self.entry = None
+        if self.file_cache is not None:
+            self.file_cache.forget(self.cache_key, header)
+
+    # -- crossing a process boundary -------------------------------------------------
+
+    def export(self) -> tuple[AccessToken, float, float, float] | None:
+        """The token as it can travel: its remaining deadlines and the wall-clock time.
+
+        A monotonic reading means nothing in another process or machine, so the
+        token travels as seconds left plus the ``time.time()`` of leaving.
+        """
+        entry = self.entry
+        if entry is None:
+            return None
+        now = self.clock()
+        return (entry.token, entry.refresh_at - now, entry.expires_at - now, time.time())
+
+    def adopt(self, carried: tuple[AccessToken, float, float, float]) -> None:
+        """Take a token that came out of :meth:`export`, unless one as good is held."""
+        token, refresh_in, expires_in, left_at = carried
+        elapsed = max(time.time() - left_at, 0.0)
+        if expires_in - elapsed <= 0:
+            return
+        now = self.clock()
+        arrived = CachedToken.at(
+            token, refresh_at=now + refresh_in - elapsed, expires_at=now + expires_in - elapsed
+        )
+        with self._lock:
+            held = self.entry
+            if held is None or held.expires_at < arrived.expires_at:
+                self.entry = arrived
+
+
+def _issued(fetch: Fetch) -> CachedToken:
+    token, sent_at = fetch()
+    return CachedToken.issued(token, requested_at=sent_at)
+
+
+class _Flight:
+    """One token fetch in progress, whose outcome every waiting thread shares."""
+
+    __slots__ = ("_done", "entry", "error")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.entry: CachedToken | None = None
+        self.error: BaseException | None = None
+
+    def succeed(self, entry: CachedToken) -> None:
+        self.entry = entry
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._done.set()
+
+    def result(self, timeout: float) -> CachedToken:
+        if not self._done.wait(timeout):
+            raise TokenError(
+                f"gave up after waiting {timeout:g} s for another thread's token request",
+                retryable=True,
+            )
+        if self.error is not None:
+            raise self.error
+        assert self.entry is not None  # noqa: S101 - set before _done
+        return self.entry
+
+
+# -- the process store -------------------------------------------------------------
+
+# Distinct clients a process keeps tokens for; the least recently used beyond
+# this are dropped from the store (their authenticators keep working).
+_STORE_SIZE = 256
+_STORE: OrderedDict[Hashable, TokenLifecycle] = OrderedDict()
+_STORE_LOCK = threading.Lock()
+
+
+def lifecycle_key(
+    token_url: str,
+    client_id: str,
+    audience: str,
+    secret: SecretStr,
+    *,
+    clock: Hashable,
+    file_cache: Hashable,
+) -> tuple[Hashable, ...]:
+    """What makes two authenticators share a token: the secret enters only as a hash."""
+    secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+    return (token_url, client_id, audience, secret_hash, clock, file_cache)
+
+
+def shared_lifecycle(key: Hashable, create: Callable[[], TokenLifecycle]) -> TokenLifecycle:
+    """The process's lifecycle for ``key``, made by ``create`` the first time."""
+    with _STORE_LOCK:
+        lifecycle = _STORE.get(key)
+        if lifecycle is None:
+            lifecycle = _STORE[key] = create()
+            while len(_STORE) > _STORE_SIZE:
+                _STORE.popitem(last=False)
+        else:
+            _STORE.move_to_end(key)
+        return lifecycle
+
+
+def clear_shared_lifecycles() -> None:
+    """Empty the process store: authenticators built from now on start without a token."""
+    with _STORE_LOCK:
+        _STORE.clear()
+
+
+# Every live lifecycle, so that a forked child can drop locks and flights that
+# belong to the parent (a lock held by a parent thread at the moment of fork
+# would otherwise stay locked forever in the child).
+_LIVE: weakref.WeakSet[TokenLifecycle] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _STORE_LOCK  # noqa: PLW0603 - the parent's lock may be held by a thread that is gone
+    _STORE_LOCK = threading.Lock()
+    for lifecycle in list(_LIVE):
+        lifecycle._reset_runtime_state()  # noqa: SLF001 - our own class
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
