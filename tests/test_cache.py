@@ -40,8 +40,12 @@ def cache_file(cache: FileTokenCache):
 
 def test_second_authenticator_reads_the_first_ones_token(fake, cache):
     """A token fetched by one authenticator is read, not fetched, by another using the cache."""
-    first = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
-    second = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    first = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
+    second = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
 
     header = first.authorization()
 
@@ -51,7 +55,9 @@ def test_second_authenticator_reads_the_first_ones_token(fake, cache):
 
 def test_cache_files_are_private_and_hold_no_secret(fake, cache):
     """The folder is 0700, the file 0600, written atomically, and the client secret is not in it."""
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
 
     file = cache_file(cache)
     assert stat.S_IMODE(cache.path.stat().st_mode) == 0o700
@@ -114,12 +120,16 @@ def test_untrustworthy_files_are_ignored_logged_and_replaced(fake, cache, caplog
     """A damaged, readable-by-others or foreign file is ignored with a log line, then replaced."""
     if "owned" in reason and os.getuid() != 0:  # pragma: no cover - CI runs as root
         pytest.skip("only root can give a file away")
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
     file = cache_file(cache)
     damage(file)
     caplog.set_level(logging.WARNING, logger="clarify_auth")
 
-    token = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    token = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
 
     assert fake.token_requests == 2
     assert reason in caplog.text
@@ -131,7 +141,9 @@ def test_untrustworthy_files_are_ignored_logged_and_replaced(fake, cache, caplog
 
 def test_symlinks_are_not_followed(fake, cache, tmp_path, caplog):
     """A cache entry that is a symlink (to a planted file) is not believed."""
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
     file = cache_file(cache)
     planted = tmp_path / "planted.json"
     planted.write_text(file.read_text())
@@ -139,7 +151,9 @@ def test_symlinks_are_not_followed(fake, cache, tmp_path, caplog):
     file.unlink()
     file.symlink_to(planted)
 
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
 
     assert fake.token_requests == 2
     assert "not a regular file" in caplog.text
@@ -148,25 +162,33 @@ def test_symlinks_are_not_followed(fake, cache, tmp_path, caplog):
 def test_expired_entries_are_not_used(cache):
     """An entry past its expiry is ignored, quietly."""
     with FakeClarify(token_lifetime=60) as fake:
-        OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+        OAuthClientCredentials.from_credentials(
+            fake.credentials(), token_cache=cache, shared=False
+        ).token()
         file = cache_file(cache)
         document = json.loads(file.read_text())
         document["expires_at"] = time.time() - 1
         file.write_text(json.dumps(document))
 
-        OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+        OAuthClientCredentials.from_credentials(
+            fake.credentials(), token_cache=cache, shared=False
+        ).token()
 
         assert fake.token_requests == 2
 
 
 def test_a_stored_lifetime_longer_than_the_tokens_own_is_cut(fake, cache):
     """A file that claims more life than the token was issued with is not believed beyond it."""
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
     file = cache_file(cache)
     document = json.loads(file.read_text())
     document["expires_at"] = time.time() + 10 * 86400
     file.write_text(json.dumps(document))
-    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
 
     auth.token()
 
@@ -186,7 +208,9 @@ def test_revoked_token_is_dropped_from_the_cache_too(fake, cache):
 
 def test_invalidate_forgets_the_shared_token(fake, cache):
     """invalidate() removes the shared entry that held our token."""
-    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
     auth.token()
 
     auth.invalidate()
@@ -212,7 +236,9 @@ def test_an_unwritable_folder_degrades_to_no_sharing(fake, tmp_path, caplog):
 def test_lock_held_by_a_live_process_times_out(fake, tmp_path, caplog):
     """A process that hangs holding the lock delays others by lock_timeout at most."""
     cache = FileTokenCache(tmp_path / "tokens", lock_timeout=0.5)
-    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
     holder = _hold_lock_in_child(cache, auth._lifecycle.cache_key)
     try:
         start = time.monotonic()
@@ -230,7 +256,9 @@ def test_lock_held_by_a_live_process_times_out(fake, tmp_path, caplog):
 def test_lock_of_a_killed_process_does_not_block(fake, tmp_path):
     """A lock left by a process killed with SIGKILL is free at once (the OS releases it)."""
     cache = FileTokenCache(tmp_path / "tokens", lock_timeout=30)
-    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
     holder = _hold_lock_in_child(cache, auth._lifecycle.cache_key)
     os.kill(holder.pid, signal.SIGKILL)
     holder.join(5)
@@ -304,7 +332,9 @@ def test_without_the_cache_each_process_fetches(fake):
 
 def test_cache_pickles_and_travels_with_an_authenticator(fake, cache):
     """A pickled authenticator keeps its cache; the cache carries only its settings."""
-    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    )
 
     copy = pickle.loads(pickle.dumps(auth))
     cache_copy = pickle.loads(pickle.dumps(cache))
@@ -362,7 +392,9 @@ def test_unreadable_entry_is_ignored(fake, cache, monkeypatch, caplog):
     """An entry that cannot be read is ignored with its reason."""
     from pathlib import Path
 
-    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache, shared=False).token()
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=cache, shared=False
+    ).token()
 
     def deny(self):
         raise PermissionError(13, "Permission denied")
