@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import responses
 
 from clarify_auth._cli import main
-from clarify_auth.testing import FakeClarify
+from clarify_auth.testing import FakeClarify, forget_shared_tokens
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_check_reports_without_the_secret(fake, tmp_path, capsys):
         "type:        client-credentials",
         "type Bearer",
         "scope:       clarify",
-        "expires in:  3600 s",
+        "expires at:  ",
         "OK",
     ):
         assert expected in out
@@ -100,15 +101,74 @@ def test_check_reports_without_the_secret(fake, tmp_path, capsys):
     assert "fake-token" not in out
 
 
-def test_check_basic_credentials(fake, tmp_path):
-    """'check' of basic-auth credentials validates the file and says there is no token."""
+def test_check_basic_credentials_asks_the_server(fake, tmp_path):
+    """'check' of basic-auth credentials sends one authenticated JSON-RPC request."""
     path = fake.write_credentials(tmp_path / "b.json", type="basic-auth")
 
     status, out = run("check", "--credentials", str(path))
 
     assert status == 0
     assert "basic-auth" in out
+    assert "the credentials were accepted" in out
     assert fake.basic_password not in out
+    assert fake.rpc_calls == 1
+    assert fake.requests[-1].headers["Authorization"].startswith("Basic ")
+
+
+def test_check_basic_credentials_with_a_wrong_password_exits_3(fake, tmp_path, capsys):
+    """A basic-auth password the API refuses: exit 3, one line, no password."""
+    data = fake.credentials_dict(type="basic-auth")
+    data["credentials"]["clientSecret"] = "test-secret-wrong-basic"
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(data))
+
+    status, out = run("check", "--credentials", str(path))
+
+    err = one_line(capsys.readouterr().err)
+    assert status == 3
+    assert out == ""
+    assert "401" in err
+    assert "rejected" in err
+    assert "test-secret-wrong-basic" not in err
+
+
+@pytest.mark.parametrize("status_code", [403, 401])
+def test_check_basic_credentials_401_or_403_is_rejected(fake, tmp_path, status_code, capsys):
+    """Both 401 and 403 from the API mean the basic-auth credentials were rejected."""
+    fake.on("clarify.selectItems", handler=lambda params: None)
+    path = fake.write_credentials(tmp_path / "b.json", type="basic-auth")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(fake.rpc_url, status=status_code, json={"error": "nope"})
+
+        status, _ = run("check", "--credentials", str(path))
+
+    assert status == 3
+
+
+def test_check_basic_credentials_any_other_answer_proves_them(fake, tmp_path):
+    """A JSON-RPC error (here: method not found) still proves the credentials were accepted."""
+    path = fake.write_credentials(tmp_path / "b.json", type="basic-auth")
+    with responses.RequestsMock() as mock:
+        mock.post(
+            fake.rpc_url,
+            json={"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "no"}},
+        )
+
+        status, out = run("check", "--credentials", str(path))
+
+    assert status == 0
+    assert "200: the credentials were accepted" in out
+
+
+def test_check_basic_credentials_unreachable_api_exits_4(tmp_path, capsys):
+    """An API that cannot be reached is not a verdict on the credentials: exit 4."""
+    with FakeClarify() as fake:
+        path = fake.write_credentials(tmp_path / "b.json", type="basic-auth")
+
+    status, _ = run("check", "--credentials", str(path))
+
+    assert status == 4
+    assert "could not reach the API" in one_line(capsys.readouterr().err)
 
 
 def test_check_with_wrong_credentials_exits_3_in_one_line(fake, tmp_path, capsys):
@@ -186,8 +246,8 @@ def test_verbose_logs_to_stderr_without_secrets(fake, tmp_path, capsys):
     assert out.split()[1] not in err
 
 
-def test_other_sdk_errors_exit_1(tmp_path, capsys):
-    """An insecure apiUrl (an SDK error that is not about the file or token) exits 1."""
+def test_plain_http_remote_api_url_is_a_credentials_file_problem(tmp_path, capsys):
+    """An apiUrl refused for plain http is the file's fault: exit 2, one line."""
     data = {
         "apiUrl": "http://api.example.com/v1/",
         "integration": "x",
@@ -202,7 +262,7 @@ def test_other_sdk_errors_exit_1(tmp_path, capsys):
 
     status, _ = run("check", "--credentials", str(path))
 
-    assert status == 1
+    assert status == 2
     assert "plain http" in one_line(capsys.readouterr().err)
 
 
@@ -291,3 +351,182 @@ def test_python_m_runs_the_demo_end_to_end():
     assert result.returncode == 0, result.stderr
     assert "Summary:" in result.stdout
     assert result.stderr == ""
+
+
+# -- tokens reused across runs -----------------------------------------------------------
+
+
+def clarify_auth_command(*argv, env=None):
+    """Run python -m clarify_auth in a new process, as a shell loop would."""
+    import os
+
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "clarify_auth", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+
+
+def test_five_token_runs_cost_one_token_request(fake, tmp_path):
+    """Five 'clarify-auth token' processes in a row: one token request, the same token."""
+    path = fake.write_credentials(tmp_path / "c.json")
+
+    results = [clarify_auth_command("token", "--credentials", str(path)) for _ in range(5)]
+
+    assert [r.returncode for r in results] == [0] * 5, results[0].stderr
+    assert len({r.stdout for r in results}) == 1
+    assert fake.token_requests == 1
+
+
+def test_header_runs_reuse_the_token_too(fake, tmp_path):
+    """'header' reads and writes the same file cache as 'token'."""
+    path = fake.write_credentials(tmp_path / "c.json")
+
+    token_status, token_out = run("token", "--credentials", str(path))
+    forget_shared_tokens()  # as if in a new process
+    header_status, header_out = run("header", "--credentials", str(path))
+
+    assert (token_status, header_status) == (0, 0)
+    assert header_out.strip() == f"Bearer {token_out.strip()}"
+    assert fake.token_requests == 1
+
+
+def test_the_cache_folder_follows_the_environment(fake, tmp_path, monkeypatch):
+    """With CLARIFY_TOKEN_CACHE set, the command line keeps its tokens in that folder."""
+    path = fake.write_credentials(tmp_path / "c.json")
+    monkeypatch.setenv("CLARIFY_TOKEN_CACHE", str(tmp_path / "mine"))
+
+    status, _ = run("token", "--credentials", str(path))
+
+    assert status == 0
+    assert len(list((tmp_path / "mine").glob("*.json"))) == 1
+
+
+def test_a_bad_cache_variable_is_a_usage_error(fake, tmp_path, monkeypatch, capsys):
+    """A CLARIFY_TOKEN_CACHE that is neither 'default' nor absolute: exit 2, naming it."""
+    path = fake.write_credentials(tmp_path / "c.json")
+    monkeypatch.setenv("CLARIFY_TOKEN_CACHE", "relative")
+
+    status, _ = run("token", "--credentials", str(path))
+
+    assert status == 2
+    assert "$CLARIFY_TOKEN_CACHE" in one_line(capsys.readouterr().err)
+
+
+def test_no_cache_skips_the_file_cache(fake, tmp_path):
+    """--no-cache neither reads nor writes the cache: each run fetches."""
+    path = fake.write_credentials(tmp_path / "c.json")
+    cache_home = Path(__import__("os").environ["XDG_CACHE_HOME"])
+
+    for _ in range(3):
+        forget_shared_tokens()  # as if in a new process
+        status, _ = run("token", "--no-cache", "--credentials", str(path))
+        assert status == 0
+
+    assert fake.token_requests == 3
+    assert not (cache_home / "clarify-auth").exists()
+
+
+def test_token_json_prints_one_object(fake, tmp_path):
+    """--json prints access_token, token_type, scope, whole seconds left and UTC expiry."""
+    from datetime import datetime, timedelta, timezone
+
+    path = fake.write_credentials(tmp_path / "c.json")
+    before = datetime.now(timezone.utc)
+
+    status, out = run("token", "--json", "--credentials", str(path))
+
+    document = json.loads(one_line(out))
+    assert status == 0
+    assert set(document) == {"access_token", "token_type", "scope", "expires_in", "expires_at"}
+    assert fake.is_valid_token(document["access_token"])
+    assert document["token_type"] == "Bearer"
+    assert document["scope"] == "clarify"
+    assert isinstance(document["expires_in"], int)
+    assert 3590 <= document["expires_in"] <= 3600
+    expires_at = datetime.strptime(document["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=timezone.utc
+    )
+    assert abs((expires_at - (before + timedelta(seconds=3600))).total_seconds()) < 5
+
+
+def test_token_json_later_shows_less_time_left(fake, tmp_path, monkeypatch):
+    """expires_in is what is left now, for a token read back from the cache."""
+    import clarify_auth._cli as cli
+    from datetime import datetime, timedelta, timezone
+
+    path = fake.write_credentials(tmp_path / "c.json")
+    run("token", "--credentials", str(path))
+    forget_shared_tokens()  # as if in a new process
+    later = datetime.now(timezone.utc) + timedelta(seconds=600)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return later
+
+    monkeypatch.setattr(cli, "datetime", Later)
+    status, out = run("token", "--json", "--credentials", str(path))
+
+    assert status == 0
+    assert 2990 <= json.loads(out)["expires_in"] <= 3000
+    assert fake.token_requests == 1
+
+
+def test_check_always_fetches_and_stores_the_token(fake, tmp_path):
+    """'check' sends a token request even with a cached token, and leaves its token cached."""
+    path = fake.write_credentials(tmp_path / "c.json")
+    _, first = run("token", "--credentials", str(path))
+    forget_shared_tokens()  # as if in a new process
+
+    check_status, _ = run("check", "--credentials", str(path))
+    forget_shared_tokens()
+    token_status, second = run("token", "--credentials", str(path))
+
+    assert (check_status, token_status) == (0, 0)
+    assert fake.token_requests == 2
+    assert first.startswith("fake-token-1-")
+    assert second.startswith("fake-token-2-")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: "/dev/zero",
+        lambda tmp: str(tmp),
+        lambda tmp: str(tmp / "missing.json"),
+        lambda tmp: (tmp / "x.json").write_bytes(b"\xff\xfe") and str(tmp / "x.json"),
+        lambda tmp: (tmp / "y.json").write_text("[]") and str(tmp / "y.json"),
+    ],
+    ids=["dev-zero", "directory", "missing", "not-utf8", "array"],
+)
+def test_no_credentials_input_gives_a_traceback(tmp_path, make, capsys):
+    """Whatever --credentials names, 'check' exits 2 with one line, never a traceback."""
+    status, _ = run("check", "--credentials", make(tmp_path))
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "Traceback" not in err
+    one_line(err)
+
+
+def test_an_unexpected_error_is_one_line(fake, tmp_path, monkeypatch, capsys):
+    """Even a bug (a foreign exception) ends in one line and exit 1, its text not shown."""
+    import clarify_auth._cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("test-secret-in-a-foreign-message")
+
+    monkeypatch.setattr(cli, "load_credentials", broken)
+
+    status, _ = run("header")
+
+    err = one_line(capsys.readouterr().err)
+    assert status == 1
+    assert "RuntimeError" in err
+    assert "test-secret" not in err

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import sys
-from typing import TYPE_CHECKING
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
 from clarify_auth._auth import Authenticator
+from clarify_auth._config import token_cache_from_environment
 from clarify_auth._credentials import BasicAuthCredentials, Credentials, load_credentials
-from clarify_auth._errors import ClarifyAuthError, CredentialsError, TokenError
+from clarify_auth._errors import (
+    ClarifyAuthError,
+    ConfigurationError,
+    CredentialsError,
+    TokenError,
+)
 from clarify_auth._oauth import OAuthClientCredentials
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO
+
+    from clarify_auth._cache import FileTokenCache
+    from clarify_auth._token import AccessToken
 
 __all__ = ["main"]
 
@@ -28,9 +40,15 @@ EXIT_REJECTED = 3  # the token endpoint rejected the credentials
 EXIT_UNREACHABLE = 4  # the token endpoint could not be reached or kept failing
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 _CLIENT_ERRORS = range(400, 500)
+_REJECTED_STATUSES = (401, 403)
 
 _EPILOG = """\
-credentials: --credentials PATH, else $CLARIFY_CREDENTIALS, else ./clarify-credentials.json
+credentials: --credentials PATH, else $CLARIFY_CREDENTIALS (a path) or
+             $CLARIFY_CREDENTIALS_JSON (the contents), else ./clarify-credentials.json
+
+token cache: 'token' and 'header' reuse a token until it expires, across runs,
+             in $CLARIFY_TOKEN_CACHE (a folder) or the default per-user folder;
+             --no-cache skips it. 'check' always fetches a new token.
 
 exit status: 0 ok, 1 other failure, 2 bad usage or credentials file,
              3 credentials rejected, 4 token endpoint unreachable or failing
@@ -50,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         "--credentials",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="credentials file (default: $CLARIFY_CREDENTIALS, then ./clarify-credentials.json)",
+        help="credentials file (default: $CLARIFY_CREDENTIALS or $CLARIFY_CREDENTIALS_JSON, "
+        "then ./clarify-credentials.json)",
+    )
+    common.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="neither read nor store tokens in the file cache shared by runs",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -65,11 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
+    token = commands.add_parser(
         "token",
         parents=[common],
         help='print an access token, for: curl -H "Authorization: Bearer $(clarify-auth token)"',
-        description="Print a valid access token (OAuth client credentials only).",
+        description="Print a valid access token (OAuth client credentials only), "
+        "reusing the cached one until it expires.",
+    )
+    token.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: access_token, token_type, scope, expires_in "
+        "(whole seconds left), expires_at (ISO 8601, UTC)",
     )
     commands.add_parser(
         "header",
@@ -80,8 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check",
         parents=[common],
-        help="validate the credentials file and fetch a token; report, never the secret",
-        description="Validate the credentials file, fetch a token, and report what was found.",
+        help="validate the credentials file and try it on the server; report, never the secret",
+        description="Validate the credentials file, then fetch a new token (OAuth) or send "
+        "one authenticated request (Basic), and report what was found.",
     )
     commands.add_parser(
         "demo",
@@ -103,7 +136,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         logger.setLevel(logging.INFO)
     try:
         return _run(args, stdout or sys.stdout)
-    except CredentialsError as exc:
+    except (CredentialsError, ConfigurationError) as exc:
+        # A plain-http remote apiUrl (InsecureTransportError) is the file's fault too.
         return _fail(str(exc), EXIT_USAGE)
     except TokenError as exc:
         rejected = exc.status_code in _CLIENT_ERRORS and not exc.retryable
@@ -112,6 +146,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         return _fail(str(exc) or type(exc).__name__, EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - never a traceback; the text may hold anything
+        return _fail(f"unexpected {type(exc).__name__}; run with -v for what the SDK did", 1)
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
@@ -120,27 +156,53 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
         return run_demo(out)
     credentials = load_credentials(getattr(args, "credentials", None))
+    cache: FileTokenCache | Literal[False] = (
+        False
+        if getattr(args, "no_cache", False)
+        else token_cache_from_environment(default_on=True) or False
+    )
     if args.command == "token":
-        return _token(credentials, out)
+        return _token(credentials, out, cache=cache, as_json=args.json)
     if args.command == "header":
-        out.write(Authenticator.from_credentials(credentials).authorization() + "\n")
+        out.write(Authenticator.from_credentials(credentials, token_cache=cache).authorization())
+        out.write("\n")
         return EXIT_OK
-    return _check(credentials, out)
+    return _check(credentials, out, cache=cache)
 
 
-def _token(credentials: Credentials, out: TextIO) -> int:
+def _token(
+    credentials: Credentials,
+    out: TextIO,
+    *,
+    cache: FileTokenCache | Literal[False],
+    as_json: bool,
+) -> int:
     if isinstance(credentials.credentials, BasicAuthCredentials):
         return _fail(
             "these are basic-auth credentials, which use no token; "
             "use 'clarify-auth header' for the full Authorization header value",
             EXIT_USAGE,
         )
-    token = OAuthClientCredentials.from_credentials(credentials).token()
-    out.write(token.access_token.get_secret_value() + "\n")
+    token = OAuthClientCredentials.from_credentials(credentials, token_cache=cache).token()
+    if as_json:
+        out.write(json.dumps(_token_document(token)) + "\n")
+    else:
+        out.write(token.access_token.get_secret_value() + "\n")
     return EXIT_OK
 
 
-def _check(credentials: Credentials, out: TextIO) -> int:
+def _token_document(token: AccessToken) -> dict[str, Any]:
+    left = (token.expires_at - datetime.now(timezone.utc)).total_seconds()
+    return {
+        "access_token": token.access_token.get_secret_value(),
+        "token_type": token.token_type,
+        "scope": token.scope,
+        "expires_in": max(math.floor(left), 0),
+        "expires_at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _check(credentials: Credentials, out: TextIO, *, cache: FileTokenCache | Literal[False]) -> int:
     inner = credentials.credentials
     lines = [
         ("integration", credentials.integration),
@@ -150,18 +212,47 @@ def _check(credentials: Credentials, out: TextIO) -> int:
         ("secret", "********** (never shown)"),
     ]
     if isinstance(inner, BasicAuthCredentials):
-        lines.append(("token", "none: Basic Auth sends the pair with every request"))
+        status = _try_basic_auth(credentials)
+        if status in _REJECTED_STATUSES:
+            return _fail(
+                f"the API at {credentials.api_url}rpc answered {status}: "
+                "the server rejected these basic-auth credentials",
+                EXIT_REJECTED,
+            )
+        lines.append(("API answer", f"{status}: the credentials were accepted"))
     else:
-        token = OAuthClientCredentials.from_credentials(credentials).token()
+        # Always a new token: check is there to test the credentials.
+        auth = OAuthClientCredentials.from_credentials(credentials, token_cache=cache)
+        token = auth.fetch_token()
         lines += [
             ("token URL", credentials.token_url),
             ("token", f"fetched, type {token.token_type}"),
             ("scope", token.scope or "(none given)"),
-            ("expires in", f"{token.expires_in:.0f} s"),
+            ("expires at", token.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ]
     out.writelines(f"{label + ':':<13}{value}\n" for label, value in lines)
     out.write("OK: the credentials work\n")
     return EXIT_OK
+
+
+def _try_basic_auth(credentials: Credentials) -> int:
+    """Send one authenticated JSON-RPC request; return the HTTP status.
+
+    Raises:
+        TokenError: The API could not be reached (exit 4, as for a token endpoint).
+    """
+    from clarify_auth._session import ClarifySession  # noqa: PLC0415 - only for this check
+
+    payload = {"jsonrpc": "2.0", "id": 1, "method": "clarify.selectItems",
+               "params": {"query": {"limit": 1}}}  # fmt: skip
+    with ClarifySession(credentials) as session:
+        try:
+            return session.post("rpc", json=payload).status_code
+        except requests.RequestException as exc:
+            raise TokenError(
+                f"could not reach the API at {credentials.api_url}rpc ({type(exc).__name__})",
+                retryable=True,
+            ) from None
 
 
 def _fail(message: str, status: int) -> int:
