@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from clarify_auth._credentials_io import json_kind, prefix, read_file
 from clarify_auth._errors import CredentialsError
 from clarify_auth._urls import normalise_base_url
 
@@ -148,14 +149,14 @@ class Credentials(BaseModel):
         """
         if not isinstance(data, Mapping):
             raise CredentialsError(
-                _prefix(source) + f"expected a JSON object, got {_json_kind(data)}"
+                prefix(source) + f"expected a JSON object, got {json_kind(data)}"
             )
         if not isinstance(data, dict):
             data = dict(data)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise CredentialsError(_prefix(source) + _describe(exc)) from None
+            raise CredentialsError(prefix(source) + _describe(exc)) from None
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray, *, source: str | None = None) -> Credentials:
@@ -164,60 +165,47 @@ class Credentials(BaseModel):
         Raises:
             CredentialsError: The text is not JSON, not an object, or not valid credentials.
         """
-        prefix = _prefix(source)
+        head = prefix(source)
         if isinstance(text, bytes | bytearray):
             try:
                 text = bytes(text).decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise CredentialsError(
-                    prefix + f"not valid UTF-8 (bad byte at position {exc.start})"
+                    head + f"not valid UTF-8 (bad byte at position {exc.start})"
                 ) from None
         elif not isinstance(text, str):
             raise CredentialsError(
-                prefix + f"expected JSON text (str or bytes), got {type(text).__name__}"
+                head + f"expected JSON text (str or bytes), got {type(text).__name__}"
             )
         text = text.removeprefix("\ufeff")
         if not text.strip():
-            raise CredentialsError(prefix + "empty; expected a JSON object")
+            raise CredentialsError(head + "empty; expected a JSON object")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             # The decoder's message gives a position, never the text itself.
             raise CredentialsError(
-                prefix + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+                head + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
         except RecursionError:
-            raise CredentialsError(prefix + "not valid JSON (nested too deeply)") from None
+            raise CredentialsError(head + "not valid JSON (nested too deeply)") from None
         if not isinstance(data, dict):
-            raise CredentialsError(prefix + f"expected a JSON object, got {_json_kind(data)}")
+            raise CredentialsError(head + f"expected a JSON object, got {json_kind(data)}")
         return cls.from_dict(data, source=source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Credentials:
         """Read a credentials file as UTF-8 (a BOM is tolerated).
 
+        Only a regular file of at most 64 KiB is read: a FIFO, a device or a
+        huge file is refused at once, never a hang or a memory blow-up.
+
         Raises:
-            CredentialsError: The file is missing, unreadable, or not valid credentials.
-                The message names the file.
+            CredentialsError: The file is missing, unreadable, not a regular
+                file, too big, or not valid credentials. The message names the
+                file by its absolute path.
         """
-        try:
-            file = Path(os.fspath(path)).expanduser()
-        except TypeError:
-            raise CredentialsError(
-                f"expected a path (str or os.PathLike), got {type(path).__name__}"
-            ) from None
-        name = str(file)
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise CredentialsError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise CredentialsError(f"{name}: is a directory, not a credentials file") from None
-        except PermissionError:
-            raise CredentialsError(f"{name}: permission denied") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise CredentialsError(f"{name}: cannot read ({reason})") from None
+        name, data = read_file(path)
         return cls.from_json(data, source=name)
 
 
@@ -301,17 +289,3 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
         if part not in {"client-credentials", "basic-auth"}
     ]
     return ".".join(parts) if parts else "(top level)"
-
-
-def _prefix(source: str | None) -> str:
-    return f"{source}: " if source else ""
-
-
-def _json_kind(value: object) -> str:
-    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    for kind, name in kinds.items():
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
