@@ -176,6 +176,12 @@ BAD_DOCUMENTS = [
     ("api-url-no-host", oauth_dict(apiUrl="https:///v1"), "apiUrl: must be an absolute http(s) URL"),
     ("api-url-bad-port", oauth_dict(apiUrl="https://api.clarify.io:x/v1"), "apiUrl: must be an absolute http(s) URL"),
     ("api-url-query", oauth_dict(apiUrl="https://api.clarify.io/v1?a=1"), "apiUrl: must not have a query"),
+    ("api-url-empty-query", oauth_dict(apiUrl="https://api.clarify.io/v1/?"), "apiUrl: must not have a query or a fragment"),
+    ("api-url-fragment", oauth_dict(apiUrl="https://api.clarify.io/v1/#top"), "apiUrl: must not have a query or a fragment"),
+    ("api-url-empty-fragment", oauth_dict(apiUrl="https://api.clarify.io/v1/#"), "apiUrl: must not have a query or a fragment"),
+    ("api-url-secret-in-query", oauth_dict(apiUrl=f"https://api.clarify.io/v1/?key={SECRET}"), "apiUrl: must not have a query or a fragment"),
+    ("basic-client-id-colon", _with(basic_dict(), "test-integration:", "credentials", "clientId"), "credentials.clientId: must not contain ':'"),
+    ("basic-client-id-is-pair", _with(basic_dict(), f"test-integration:{SECRET}", "credentials", "clientId"), "credentials.clientId: must not contain ':'"),
     ("api-url-userinfo", oauth_dict(apiUrl=f"https://u:{SECRET}@api.clarify.io/v1"), "apiUrl: must not carry a user name"),
     ("api-url-number", oauth_dict(apiUrl=5), "apiUrl: must be a string"),
 ]  # fmt: skip
@@ -207,6 +213,78 @@ def test_bad_documents_from_dict_name_field(data, expected):
     """from_dict reports the same dotted path, without a file name."""
     with pytest.raises(CredentialsError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         Credentials.from_dict(data)
+
+
+AMBIGUOUS_FOR_PYDANTIC = [
+    ("api-url-empty-query", oauth_dict(apiUrl="https://api.clarify.io/v1/?"), ("apiUrl",)),
+    ("api-url-empty-fragment", oauth_dict(apiUrl="https://api.clarify.io/v1/#"), ("apiUrl",)),
+    ("basic-client-id-is-pair", _with(basic_dict(), f"test-integration:{SECRET}", "credentials", "clientId"), ("credentials", "basic-auth", "clientId")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("data", "loc"),
+    [c[1:] for c in AMBIGUOUS_FOR_PYDANTIC],
+    ids=[c[0] for c in AMBIGUOUS_FOR_PYDANTIC],
+)
+def test_model_validate_refuses_ambiguous_values_without_echoing_them(data, loc):
+    """model_validate applies the apiUrl and basic-auth clientId rules too, as a ValidationError that quotes no value."""
+    with pytest.raises(pydantic.ValidationError) as info:
+        Credentials.model_validate(data)
+
+    assert [error["loc"] for error in info.value.errors()] == [loc]
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value)
+    assert "test-integration:" not in str(info.value)
+
+
+def test_client_id_with_a_colon_is_fine_for_oauth():
+    """Only Basic Auth splits user from password at ':'; an OAuth clientId may contain one."""
+    data = _with(oauth_dict(), "test:client", "credentials", "clientId")
+
+    assert Credentials.from_dict(data).credentials.client_id == "test:client"
+
+
+_TYPE_ID = '"type": "client-credentials", "clientId": "test-client"'
+_CREDS = '"credentials": {' + _TYPE_ID + f', "clientSecret": "{SECRET}"}}'
+DUPLICATED_KEYS = [
+    ("top-level", '{"apiUrl": "https://api.clarify.io/v1/", "integration": "i", "apiUrl": "https://evil.example/", ' + _CREDS + "}", "apiUrl: duplicate key"),
+    ("same-value", '{"integration": "i", "integration": "i", ' + _CREDS + "}", "integration: duplicate key"),
+    ("nested", '{"integration": "i", "credentials": {' + _TYPE_ID + ', "clientSecret": "' + SECRET + '", "clientSecret": "test-secret-other"}}', "credentials.clientSecret: duplicate key"),
+    ("type", '{"integration": "i", "credentials": {"type": "basic-auth", ' + _TYPE_ID + ', "clientSecret": "' + SECRET + '"}}', "credentials.type: duplicate key"),
+    ("ignored-key", '{"name": "a", "name": "b", "integration": "i", ' + _CREDS + "}", "name: duplicate key"),
+    ("in-array", '{"tags": [{}, {"a": 1, "a": 2}], "integration": "i", ' + _CREDS + "}", "tags[1].a: duplicate key"),
+    ("odd-key", '{"a b": 1, "a b": 2, "integration": "i", ' + _CREDS + "}", '"a b": duplicate key'),
+    ("two", '{"integration": "i", "integration": "j", "credentials": {' + _TYPE_ID + ', "clientSecret": "' + SECRET + '", "clientSecret": "x"}}', "integration: duplicate key; credentials.clientSecret: duplicate key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in DUPLICATED_KEYS], ids=[c[0] for c in DUPLICATED_KEYS]
+)
+def test_duplicate_keys_are_refused_naming_their_path(tmp_path, text, expected):
+    """A key given twice in one object, at any level, is a CredentialsError naming the file and the key's dotted path, never a value."""
+    path = tmp_path / "creds.json"
+    path.write_text(text)
+
+    with pytest.raises(CredentialsError) as info:
+        Credentials.from_file(path)
+
+    assert str(info.value) == f"{path}: {expected}"
+    assert SECRET not in str(info.value)
+    assert "evil" not in str(info.value)
+
+
+def test_duplicate_keys_are_refused_by_from_json():
+    """from_json refuses duplicate keys too, with the same dotted path."""
+    text = (
+        '{"integration": "i", "credentials": {'
+        + _TYPE_ID
+        + ', "clientSecret": "x", "clientSecret": "y"}}'
+    )
+
+    with pytest.raises(CredentialsError, match=r"^credentials\.clientSecret: duplicate key$"):
+        Credentials.from_json(text)
 
 
 def test_several_bad_fields_are_all_named():

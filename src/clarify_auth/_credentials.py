@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from clarify_auth._credentials_io import json_kind, prefix, read_file
+from clarify_auth._credentials_io import json_kind, parse_json_object, prefix, read_file
 from clarify_auth._errors import CredentialsError
 from clarify_auth._urls import normalise_base_url
 
@@ -74,6 +73,16 @@ class BasicAuthCredentials(BaseModel):
     type: Literal["basic-auth"] = "basic-auth"
     client_id: _NonEmptyStr
     client_secret: _Secret
+
+    @field_validator("client_id")
+    @classmethod
+    def _no_colon_in_user_name(cls, value: str) -> str:
+        if ":" in value:
+            # RFC 7617: the user name ends at the first ':', so the server would
+            # read a different user and password than the file holds.
+            msg = "must not contain ':' (a Basic Auth user name ends at the first ':')"
+            raise ValueError(msg)
+        return value
 
 
 _CREDENTIAL_TYPES = ("client-credentials", "basic-auth")
@@ -163,34 +172,10 @@ class Credentials(BaseModel):
         """Parse and validate the JSON text of a credentials file (a BOM is tolerated).
 
         Raises:
-            CredentialsError: The text is not JSON, not an object, or not valid credentials.
+            CredentialsError: The text is not JSON, not an object, has a key
+                given twice, or is not valid credentials.
         """
-        head = prefix(source)
-        if isinstance(text, bytes | bytearray):
-            try:
-                text = bytes(text).decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise CredentialsError(
-                    head + f"not valid UTF-8 (bad byte at position {exc.start})"
-                ) from None
-        elif not isinstance(text, str):
-            raise CredentialsError(
-                head + f"expected JSON text (str or bytes), got {type(text).__name__}"
-            )
-        text = text.removeprefix("\ufeff")
-        if not text.strip():
-            raise CredentialsError(head + "empty; expected a JSON object")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            # The decoder's message gives a position, never the text itself.
-            raise CredentialsError(
-                head + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-            ) from None
-        except RecursionError:
-            raise CredentialsError(head + "not valid JSON (nested too deeply)") from None
-        if not isinstance(data, dict):
-            raise CredentialsError(head + f"expected a JSON object, got {json_kind(data)}")
+        data = parse_json_object(text, source=source)
         return cls.from_dict(data, source=source)
 
     @classmethod

@@ -9,13 +9,23 @@ the file (or variable) and the problem.
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 import stat
 from pathlib import Path
+from typing import Any
 
 from clarify_auth._errors import CredentialsError
 
-__all__ = ["MAX_FILE_BYTES", "absolute_path", "json_kind", "prefix", "read_file"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "absolute_path",
+    "json_kind",
+    "parse_json_object",
+    "prefix",
+    "read_file",
+]
 
 #: The largest credentials file read, in bytes. Clarify's files are about 300
 #: bytes; 64 KiB leaves room for pretty-printing and extra keys many times
@@ -164,3 +174,106 @@ def json_kind(value: object) -> str:
     if isinstance(value, int | float):
         return "a number"
     return type(value).__name__
+
+
+def parse_json_object(text: object, *, source: str | None) -> dict[str, Any]:
+    """Parse the JSON text of a credentials document, which must be one object.
+
+    ``text`` is ``str`` or UTF-8 ``bytes``; a BOM is tolerated. A key given
+    twice in one object, at any depth, is refused: JSON leaves its meaning
+    open, and a second ``apiUrl`` that some other reader takes is how
+    credentials go to the wrong host.
+
+    Raises:
+        CredentialsError: The text is not UTF-8, not JSON, not an object, or
+            has a duplicate key. The message names ``source`` and says where,
+            never what the text holds.
+    """
+    head = prefix(source)
+    data, repeated = _loads(_decoded(text, head), head)
+    if repeated:
+        problems = [f"{path}: duplicate key" for path in _repeated_key_paths(data)]
+        raise CredentialsError(head + "; ".join(problems))
+    if not isinstance(data, dict):
+        raise CredentialsError(head + f"expected a JSON object, got {json_kind(data)}")
+    return data
+
+
+def _decoded(text: object, head: str) -> str:
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CredentialsError(
+                head + f"not valid UTF-8 (bad byte at position {exc.start})"
+            ) from None
+    elif not isinstance(text, str):
+        kind = type(text).__name__
+        raise CredentialsError(head + f"expected JSON text (str or bytes), got {kind}")
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise CredentialsError(head + "empty; expected a JSON object")
+    return text
+
+
+def _loads(text: str, head: str) -> tuple[Any, bool]:
+    """The parsed value, and whether some object in it repeated a key."""
+    repeated = False
+
+    def object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        obj = dict(pairs)
+        if len(obj) == len(pairs):
+            return obj
+        repeated = True
+        return _ObjectWithRepeatedKeys(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs), repeated
+    except json.JSONDecodeError as exc:
+        # The decoder's message gives a position, never the text itself.
+        raise CredentialsError(
+            head + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise CredentialsError(head + "not valid JSON (nested too deeply)") from None
+    except ValueError:  # an integer of more digits than int() converts; the text is not shown
+        raise CredentialsError(head + "not valid JSON (a number with too many digits)") from None
+
+
+class _ObjectWithRepeatedKeys(dict[str, Any]):
+    """A JSON object in which some key came more than once; only ever reported."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        self.repeated: list[str] = []
+        for key, _ in pairs:
+            if key in seen and key not in self.repeated:
+                self.repeated.append(key)
+            seen.add(key)
+
+
+def _repeated_key_paths(data: object) -> list[str]:
+    """Dotted paths of the repeated keys, in document order (no recursion: depth is the input's)."""
+    paths: list[str] = []
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        children: list[tuple[str, object]] = []
+        if isinstance(value, dict):
+            paths.extend(_member(path, key) for key in getattr(value, "repeated", ()))
+            children = [(_member(path, key), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+        stack.extend(reversed(children))
+    return paths
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _member(path: str, key: str) -> str:
+    # An odd key is shown as a short JSON string, so that a message stays one line.
+    shown = key if _PLAIN_KEY.fullmatch(key) else json.dumps(key[:64])
+    return f"{path}.{shown}" if path else shown
