@@ -20,7 +20,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from clarify_auth._credentials_io import json_kind, parse_json_object, prefix, read_file
+from clarify_auth._credentials_io import (
+    absolute_path,
+    json_kind,
+    parse_json_object,
+    prefix,
+    read_file,
+)
 from clarify_auth._errors import CredentialsError
 from clarify_auth._urls import normalise_base_url
 
@@ -28,6 +34,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "DEFAULT_CREDENTIALS_FILE",
     "ENV_VAR",
+    "ENV_VAR_JSON",
     "BasicAuthCredentials",
     "ClientCredentials",
     "Credentials",
@@ -36,7 +43,8 @@ __all__ = [
 
 DEFAULT_API_URL = "https://api.clarify.io/v1/"
 DEFAULT_CREDENTIALS_FILE = "clarify-credentials.json"
-ENV_VAR = "CLARIFY_CREDENTIALS"
+ENV_VAR = "CLARIFY_CREDENTIALS"  # the path of a credentials file
+ENV_VAR_JSON = "CLARIFY_CREDENTIALS_JSON"  # the contents of one
 
 _MODEL_CONFIG = ConfigDict(
     frozen=True,
@@ -195,36 +203,74 @@ class Credentials(BaseModel):
 
 
 def load_credentials(path: str | os.PathLike[str] | None = None) -> Credentials:
-    """Find and load the credentials file.
+    """Find and load the credentials.
 
     The first that applies wins:
 
     1. ``path``, when given: that file alone (missing is an error, no fallback).
-    2. The environment variable ``CLARIFY_CREDENTIALS``, when set and not empty:
+    2. The environment variable ``CLARIFY_CREDENTIALS``, when set and not blank:
        the file it names alone (missing is an error naming the variable).
-    3. ``./clarify-credentials.json`` in the current directory.
+    3. The environment variable ``CLARIFY_CREDENTIALS_JSON``, when set and not
+       blank: the file's contents themselves, for containers and CI where a
+       secret comes as a variable (errors name the variable and the field,
+       never the value).
+    4. ``./clarify-credentials.json`` in the current directory.
+
+    Both variables set is an error: which one was meant is anybody's guess.
 
     Raises:
-        CredentialsError: Nothing was found (the message says where it looked),
-            or the file found is not valid credentials.
+        CredentialsError: Nothing was found (the message says where it looked:
+            both variables and the absolute path of ./clarify-credentials.json),
+            both variables are set, or what was found is not valid credentials.
     """
     if path is not None:
         return Credentials.from_file(path)
-    configured = os.environ.get(ENV_VAR, "")
-    if configured.strip():
-        file = Path(configured).expanduser()
-        if not file.exists():
-            raise CredentialsError(f"{file}: no such file (named by ${ENV_VAR})")
-        return Credentials.from_file(file)
-    default = Path(DEFAULT_CREDENTIALS_FILE)
-    if default.exists():
+    named = os.environ.get(ENV_VAR, "")
+    inline = os.environ.get(ENV_VAR_JSON, "")
+    if named.strip() and inline.strip():
+        raise CredentialsError(
+            f"both ${ENV_VAR} and ${ENV_VAR_JSON} are set; "
+            "set only one: the file's path or its contents"
+        )
+    if named.strip():
+        name, data = read_file(named, named_by=ENV_VAR)
+        return Credentials.from_json(data, source=name)
+    if inline.strip():
+        return _from_inline_json(inline)
+    default = Path(absolute_path(DEFAULT_CREDENTIALS_FILE))
+    if _present(default):
         return Credentials.from_file(default)
+    looked = f"{default} does not exist"
+    if not default.is_absolute():
+        looked = f"./{DEFAULT_CREDENTIALS_FILE} is nowhere: the current directory was removed"
     raise CredentialsError(
-        f"no Clarify credentials found: ${ENV_VAR} is not set and "
-        f"./{DEFAULT_CREDENTIALS_FILE} does not exist in {Path.cwd()}. "
-        "Download the credentials file from the integration's page in Clarify "
-        f"and save it as ./{DEFAULT_CREDENTIALS_FILE}, or set ${ENV_VAR} to its path."
+        f"no Clarify credentials found: {_unset(ENV_VAR)}, {_unset(ENV_VAR_JSON)}, "
+        f"and {looked}. Download the credentials file from the "
+        "integration's page in Clarify and save it there, set "
+        f"${ENV_VAR} to its path, or set ${ENV_VAR_JSON} to its contents."
     )
+
+
+def _from_inline_json(text: str) -> Credentials:
+    try:
+        return Credentials.from_json(text, source=f"${ENV_VAR_JSON}")
+    except CredentialsError as exc:
+        if text.lstrip("\ufeff \t\r\n").startswith("{"):
+            raise
+        # Most likely a path where the contents belong; say so without showing it.
+        hint = f"${ENV_VAR_JSON} holds the file's contents (to name the file, set ${ENV_VAR})"
+        raise CredentialsError(f"{exc}; {hint}") from None
+
+
+def _present(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()  # a broken link is reported as such
+    except OSError:  # cannot even look (a permission): reading it will say why
+        return True
+
+
+def _unset(variable: str) -> str:
+    return f"${variable} is empty" if variable in os.environ else f"${variable} is not set"
 
 
 _TYPES = "'client-credentials' or 'basic-auth'"
