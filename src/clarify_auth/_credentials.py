@@ -173,7 +173,10 @@ class Credentials(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise CredentialsError(prefix(source) + _describe(exc)) from None
+            problems = _describe(exc)
+        # Raised out here, not in the handler, so that the ValidationError is not
+        # chained on as __context__: its errors() hold the input, secret included.
+        raise CredentialsError(prefix(source) + problems)
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray, *, source: str | None = None) -> Credentials:
@@ -257,9 +260,10 @@ def _from_inline_json(text: str) -> Credentials:
     except CredentialsError as exc:
         if text.lstrip("\ufeff \t\r\n").startswith("{"):
             raise
-        # Most likely a path where the contents belong; say so without showing it.
-        hint = f"${ENV_VAR_JSON} holds the file's contents (to name the file, set ${ENV_VAR})"
-        raise CredentialsError(f"{exc}; {hint}") from None
+        problem = str(exc)
+    # Most likely a path where the contents belong; say so without showing it.
+    hint = f"${ENV_VAR_JSON} holds the file's contents (to name the file, set ${ENV_VAR})"
+    raise CredentialsError(f"{problem}; {hint}")
 
 
 def _present(path: Path) -> bool:
@@ -278,6 +282,7 @@ _TYPES = "'client-credentials' or 'basic-auth'"
 _REASONS = {
     "missing": "required",
     "string_type": "must be a string",
+    "string_unicode": "must be valid Unicode text",
     "string_too_short": "must not be empty",
     "too_short": "must not be empty",
     "model_type": "must be an object",

@@ -201,12 +201,9 @@ def parse_json_object(text: object, *, source: str | None) -> dict[str, Any]:
 
 def _decoded(text: object, head: str) -> str:
     if isinstance(text, bytes | bytearray):
-        try:
-            text = bytes(text).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise CredentialsError(
-                head + f"not valid UTF-8 (bad byte at position {exc.start})"
-            ) from None
+        text = _utf8(bytes(text))
+        if isinstance(text, int):
+            raise CredentialsError(head + f"not valid UTF-8 (bad byte at position {text})")
     elif not isinstance(text, str):
         kind = type(text).__name__
         raise CredentialsError(head + f"expected JSON text (str or bytes), got {kind}")
@@ -214,6 +211,14 @@ def _decoded(text: object, head: str) -> str:
     if not text.strip():
         raise CredentialsError(head + "empty; expected a JSON object")
     return text
+
+
+def _utf8(data: bytes) -> str | int:
+    """The text, or the position of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return exc.start
 
 
 def _loads(text: str, head: str) -> tuple[Any, bool]:
@@ -232,13 +237,14 @@ def _loads(text: str, head: str) -> tuple[Any, bool]:
         return json.loads(text, object_pairs_hook=object_pairs), repeated
     except json.JSONDecodeError as exc:
         # The decoder's message gives a position, never the text itself.
-        raise CredentialsError(
-            head + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+        problem = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:
-        raise CredentialsError(head + "not valid JSON (nested too deeply)") from None
-    except ValueError:  # an integer of more digits than int() converts; the text is not shown
-        raise CredentialsError(head + "not valid JSON (a number with too many digits)") from None
+        problem = "nested too deeply"
+    except ValueError:  # an integer of more digits than int() converts
+        problem = "a number with too many digits"
+    # Raised out here, not in a handler, so that the decoder's exception is not
+    # chained on as __context__: its .doc is the whole text, secret included.
+    raise CredentialsError(head + f"not valid JSON ({problem})")
 
 
 class _ObjectWithRepeatedKeys(dict[str, Any]):
