@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from clarify_auth._credentials_io import (
+    absolute_path,
+    json_kind,
+    parse_json_object,
+    prefix,
+    read_file,
+)
 from clarify_auth._errors import CredentialsError
 from clarify_auth._urls import normalise_base_url
 
@@ -28,6 +34,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "DEFAULT_CREDENTIALS_FILE",
     "ENV_VAR",
+    "ENV_VAR_JSON",
     "BasicAuthCredentials",
     "ClientCredentials",
     "Credentials",
@@ -36,7 +43,8 @@ __all__ = [
 
 DEFAULT_API_URL = "https://api.clarify.io/v1/"
 DEFAULT_CREDENTIALS_FILE = "clarify-credentials.json"
-ENV_VAR = "CLARIFY_CREDENTIALS"
+ENV_VAR = "CLARIFY_CREDENTIALS"  # the path of a credentials file
+ENV_VAR_JSON = "CLARIFY_CREDENTIALS_JSON"  # the contents of one
 
 _MODEL_CONFIG = ConfigDict(
     frozen=True,
@@ -73,6 +81,16 @@ class BasicAuthCredentials(BaseModel):
     type: Literal["basic-auth"] = "basic-auth"
     client_id: _NonEmptyStr
     client_secret: _Secret
+
+    @field_validator("client_id")
+    @classmethod
+    def _no_colon_in_user_name(cls, value: str) -> str:
+        if ":" in value:
+            # RFC 7617: the user name ends at the first ':', so the server would
+            # read a different user and password than the file holds.
+            msg = "must not contain ':' (a Basic Auth user name ends at the first ':')"
+            raise ValueError(msg)
+        return value
 
 
 _CREDENTIAL_TYPES = ("client-credentials", "basic-auth")
@@ -148,110 +166,115 @@ class Credentials(BaseModel):
         """
         if not isinstance(data, Mapping):
             raise CredentialsError(
-                _prefix(source) + f"expected a JSON object, got {_json_kind(data)}"
+                prefix(source) + f"expected a JSON object, got {json_kind(data)}"
             )
         if not isinstance(data, dict):
             data = dict(data)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise CredentialsError(_prefix(source) + _describe(exc)) from None
+            problems = _describe(exc)
+        # Raised out here, not in the handler, so that the ValidationError is not
+        # chained on as __context__: its errors() hold the input, secret included.
+        raise CredentialsError(prefix(source) + problems)
 
     @classmethod
     def from_json(cls, text: str | bytes | bytearray, *, source: str | None = None) -> Credentials:
         """Parse and validate the JSON text of a credentials file (a BOM is tolerated).
 
         Raises:
-            CredentialsError: The text is not JSON, not an object, or not valid credentials.
+            CredentialsError: The text is not JSON, not an object, has a key
+                given twice, or is not valid credentials.
         """
-        prefix = _prefix(source)
-        if isinstance(text, bytes | bytearray):
-            try:
-                text = bytes(text).decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise CredentialsError(
-                    prefix + f"not valid UTF-8 (bad byte at position {exc.start})"
-                ) from None
-        elif not isinstance(text, str):
-            raise CredentialsError(
-                prefix + f"expected JSON text (str or bytes), got {type(text).__name__}"
-            )
-        text = text.removeprefix("\ufeff")
-        if not text.strip():
-            raise CredentialsError(prefix + "empty; expected a JSON object")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            # The decoder's message gives a position, never the text itself.
-            raise CredentialsError(
-                prefix + f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-            ) from None
-        except RecursionError:
-            raise CredentialsError(prefix + "not valid JSON (nested too deeply)") from None
-        if not isinstance(data, dict):
-            raise CredentialsError(prefix + f"expected a JSON object, got {_json_kind(data)}")
+        data = parse_json_object(text, source=source)
         return cls.from_dict(data, source=source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Credentials:
         """Read a credentials file as UTF-8 (a BOM is tolerated).
 
+        Only a regular file of at most 64 KiB is read: a FIFO, a device or a
+        huge file is refused at once, never a hang or a memory blow-up.
+
         Raises:
-            CredentialsError: The file is missing, unreadable, or not valid credentials.
-                The message names the file.
+            CredentialsError: The file is missing, unreadable, not a regular
+                file, too big, or not valid credentials. The message names the
+                file by its absolute path.
         """
-        try:
-            file = Path(os.fspath(path)).expanduser()
-        except TypeError:
-            raise CredentialsError(
-                f"expected a path (str or os.PathLike), got {type(path).__name__}"
-            ) from None
-        name = str(file)
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise CredentialsError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise CredentialsError(f"{name}: is a directory, not a credentials file") from None
-        except PermissionError:
-            raise CredentialsError(f"{name}: permission denied") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise CredentialsError(f"{name}: cannot read ({reason})") from None
+        name, data = read_file(path)
         return cls.from_json(data, source=name)
 
 
 def load_credentials(path: str | os.PathLike[str] | None = None) -> Credentials:
-    """Find and load the credentials file.
+    """Find and load the credentials.
 
     The first that applies wins:
 
     1. ``path``, when given: that file alone (missing is an error, no fallback).
-    2. The environment variable ``CLARIFY_CREDENTIALS``, when set and not empty:
+    2. The environment variable ``CLARIFY_CREDENTIALS``, when set and not blank:
        the file it names alone (missing is an error naming the variable).
-    3. ``./clarify-credentials.json`` in the current directory.
+    3. The environment variable ``CLARIFY_CREDENTIALS_JSON``, when set and not
+       blank: the file's contents themselves, for containers and CI where a
+       secret comes as a variable (errors name the variable and the field,
+       never the value).
+    4. ``./clarify-credentials.json`` in the current directory.
+
+    Both variables set is an error: which one was meant is anybody's guess.
 
     Raises:
-        CredentialsError: Nothing was found (the message says where it looked),
-            or the file found is not valid credentials.
+        CredentialsError: Nothing was found (the message says where it looked:
+            both variables and the absolute path of ./clarify-credentials.json),
+            both variables are set, or what was found is not valid credentials.
     """
     if path is not None:
         return Credentials.from_file(path)
-    configured = os.environ.get(ENV_VAR, "")
-    if configured.strip():
-        file = Path(configured).expanduser()
-        if not file.exists():
-            raise CredentialsError(f"{file}: no such file (named by ${ENV_VAR})")
-        return Credentials.from_file(file)
-    default = Path(DEFAULT_CREDENTIALS_FILE)
-    if default.exists():
+    named = os.environ.get(ENV_VAR, "")
+    inline = os.environ.get(ENV_VAR_JSON, "")
+    if named.strip() and inline.strip():
+        raise CredentialsError(
+            f"both ${ENV_VAR} and ${ENV_VAR_JSON} are set; "
+            "set only one: the file's path or its contents"
+        )
+    if named.strip():
+        name, data = read_file(named, named_by=ENV_VAR)
+        return Credentials.from_json(data, source=name)
+    if inline.strip():
+        return _from_inline_json(inline)
+    default = Path(absolute_path(DEFAULT_CREDENTIALS_FILE))
+    if _present(default):
         return Credentials.from_file(default)
+    looked = f"{default} does not exist"
+    if not default.is_absolute():
+        looked = f"./{DEFAULT_CREDENTIALS_FILE} is nowhere: the current directory was removed"
     raise CredentialsError(
-        f"no Clarify credentials found: ${ENV_VAR} is not set and "
-        f"./{DEFAULT_CREDENTIALS_FILE} does not exist in {Path.cwd()}. "
-        "Download the credentials file from the integration's page in Clarify "
-        f"and save it as ./{DEFAULT_CREDENTIALS_FILE}, or set ${ENV_VAR} to its path."
+        f"no Clarify credentials found: {_unset(ENV_VAR)}, {_unset(ENV_VAR_JSON)}, "
+        f"and {looked}. Download the credentials file from the "
+        "integration's page in Clarify and save it there, set "
+        f"${ENV_VAR} to its path, or set ${ENV_VAR_JSON} to its contents."
     )
+
+
+def _from_inline_json(text: str) -> Credentials:
+    try:
+        return Credentials.from_json(text, source=f"${ENV_VAR_JSON}")
+    except CredentialsError as exc:
+        if text.lstrip("\ufeff \t\r\n").startswith("{"):
+            raise
+        problem = str(exc)
+    # Most likely a path where the contents belong; say so without showing it.
+    hint = f"${ENV_VAR_JSON} holds the file's contents (to name the file, set ${ENV_VAR})"
+    raise CredentialsError(f"{problem}; {hint}")
+
+
+def _present(path: Path) -> bool:
+    try:
+        return path.exists() or path.is_symlink()  # a broken link is reported as such
+    except OSError:  # cannot even look (a permission): reading it will say why
+        return True
+
+
+def _unset(variable: str) -> str:
+    return f"${variable} is empty" if variable in os.environ else f"${variable} is not set"
 
 
 _TYPES = "'client-credentials' or 'basic-auth'"
@@ -259,6 +282,7 @@ _TYPES = "'client-credentials' or 'basic-auth'"
 _REASONS = {
     "missing": "required",
     "string_type": "must be a string",
+    "string_unicode": "must be valid Unicode text",
     "string_too_short": "must not be empty",
     "too_short": "must not be empty",
     "model_type": "must be an object",
@@ -301,17 +325,3 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
         if part not in {"client-credentials", "basic-auth"}
     ]
     return ".".join(parts) if parts else "(top level)"
-
-
-def _prefix(source: str | None) -> str:
-    return f"{source}: " if source else ""
-
-
-def _json_kind(value: object) -> str:
-    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    for kind, name in kinds.items():
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__

@@ -45,7 +45,8 @@ def normalise_base_url(url: str) -> str:
     """Return ``url`` ending in exactly one ``/``, or raise ``ValueError``.
 
     The URL must be absolute, ``http`` or ``https``, with a host and no query
-    or fragment. The message names the problem, not the value.
+    or fragment, not even an empty one. The message names the problem, not
+    the value.
     """
     url = url.strip()
     try:
@@ -57,8 +58,10 @@ def normalise_base_url(url: str) -> str:
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
         msg = "must be an absolute http(s) URL such as https://api.clarify.io/v1/"
         raise ValueError(msg)
-    if parts.query or parts.fragment:
-        msg = "must not have a query or a fragment"
+    # urlsplit drops an empty query or fragment ("...v1/?"), so look at the text:
+    # a base URL with either is ambiguous once paths are joined to it.
+    if "?" in url or "#" in url:
+        msg = "must not have a query or a fragment ('?' or '#')"
         raise ValueError(msg)
     if parts.username is not None or parts.password is not None:
         msg = "must not carry a user name or password"
