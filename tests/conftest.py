@@ -51,10 +51,11 @@ class FakeClock:
 
 @pytest.fixture(autouse=True)
 def isolated_tokens(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
-    """Each test starts with an empty token store and no file cache from the environment."""
+    """Each test starts with an empty token store and no Clarify variables from the environment."""
     from clarify_auth.testing import forget_shared_tokens
 
-    monkeypatch.delenv("CLARIFY_TOKEN_CACHE", raising=False)
+    for variable in ("CLARIFY_TOKEN_CACHE", "CLARIFY_CREDENTIALS", "CLARIFY_CREDENTIALS_JSON"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     forget_shared_tokens()
     yield

@@ -136,6 +136,9 @@ class BasicAuth(Authenticator):
         """
         if not isinstance(username, str) or not username:
             raise CredentialsError("BasicAuth: username must be a non-empty string")
+        if ":" in username:
+            # RFC 7617: the server would split at the first ':' and read another user.
+            raise CredentialsError("BasicAuth: username must not contain ':' (RFC 7617)")
         secret = password if isinstance(password, SecretStr) else _secret(password, "password")
         if not secret.get_secret_value():
             raise CredentialsError("BasicAuth: password must not be empty")
@@ -170,7 +173,11 @@ class BasicAuth(Authenticator):
 
     def __eq__(self, other: object) -> bool:
         """Equal when both send the same header (requests compares auth handlers)."""
-        return isinstance(other, BasicAuth) and other._header == self._header
+        return (
+            isinstance(other, BasicAuth)
+            and other._header == self._header
+            and other._api_origin == self._api_origin
+        )
 
     def __hash__(self) -> int:
         """Hash by user name only."""
