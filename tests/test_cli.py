@@ -457,8 +457,9 @@ def test_token_json_prints_one_object(fake, tmp_path):
 
 def test_token_json_later_shows_less_time_left(fake, tmp_path, monkeypatch):
     """expires_in is what is left now, for a token read back from the cache."""
-    import clarify_auth._cli as cli
     from datetime import datetime, timedelta, timezone
+
+    import clarify_auth._cli as cli
 
     path = fake.write_credentials(tmp_path / "c.json")
     run("token", "--credentials", str(path))
@@ -498,7 +499,7 @@ def test_check_always_fetches_and_stores_the_token(fake, tmp_path):
     "make",
     [
         lambda tmp: "/dev/zero",
-        lambda tmp: str(tmp),
+        str,
         lambda tmp: str(tmp / "missing.json"),
         lambda tmp: (tmp / "x.json").write_bytes(b"\xff\xfe") and str(tmp / "x.json"),
         lambda tmp: (tmp / "y.json").write_text("[]") and str(tmp / "y.json"),
