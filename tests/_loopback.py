@@ -64,6 +64,8 @@ class LoopbackServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = self._read_chunks()
                 path = self.path.split("?", 1)[0]
                 seen = Seen(self.command, self.path, dict(self.headers.items()), body)
                 with outer._lock:
@@ -85,6 +87,17 @@ class LoopbackServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _read_chunks(self) -> bytes:
+                parts = []
+                for _ in range(10_000):  # bounded: test bodies are a few chunks
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(parts)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 

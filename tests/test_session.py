@@ -573,3 +573,37 @@ def test_timeout_none_means_no_default_timeout(mocked, oauth_creds):
     ClarifySession(oauth_creds, timeout=None).get("x")
 
     assert mocked.calls[-1].request.req_kwargs["timeout"] is None
+
+
+def test_a_401_on_a_stream_upload_drops_the_token(server):
+    """A streamed body cannot be resent: the 401 is returned, but the next upload gets a new token."""
+    session = ClarifySession(server.credentials())
+    session.rpc("a")
+    server.valid_tokens.clear()  # the token is revoked behind our back
+
+    def body():
+        yield b'{"jsonrpc": "2.0", "id": 1, "method": "x", "params": {}}'
+
+    first = session.post("rpc", data=body())
+    second = session.post("rpc", data=body())
+
+    assert first.status_code == 401
+    assert second.status_code == 200
+    assert server.issued == 2
+
+
+def test_a_401_on_a_file_upload_drops_the_token(server, tmp_path):
+    """A file body: the same, the dead token is not used for the next upload."""
+    upload = tmp_path / "upload.json"
+    upload.write_text('{"jsonrpc": "2.0", "id": 1, "method": "x", "params": {}}')
+    session = ClarifySession(server.credentials())
+    session.rpc("a")
+    server.valid_tokens.clear()
+
+    with upload.open("rb") as file:
+        first = session.post("rpc", data=file)
+    with upload.open("rb") as file:
+        second = session.post("rpc", data=file)
+
+    assert (first.status_code, second.status_code) == (401, 200)
+    assert server.issued == 2

@@ -37,14 +37,14 @@ class WallGuardedClock:
 
     def __init__(
         self,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
-        """Start counting from now."""
-        self._monotonic = monotonic
-        self._wall = wall
-        self._monotonic_start = monotonic()
-        self._wall_start = wall()
+        """Start counting from now; ``time.monotonic`` and ``time.time`` unless given."""
+        self._monotonic = monotonic or time.monotonic
+        self._wall = wall or time.time
+        self._monotonic_start = self._monotonic()
+        self._wall_start = self._wall()
         self._last = 0.0
         self._lock = threading.Lock()
 
