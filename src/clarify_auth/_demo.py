@@ -1,7 +1,8 @@
 """``clarify-auth demo``: the SDK against a local FakeClarify, step by step.
 
 The client and the fake share one clock that the demo can move on, so "an hour
-later" takes no time. Nothing leaves 127.0.0.1 and no account is needed.
+later" takes no time, and neither does the SDK's backoff between retries.
+Nothing leaves 127.0.0.1 and no account is needed.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def _walk_through(
     walk.say("clarify-auth demo: the SDK against a local fake of Clarify (no network, no account)")
     try:
         creds = _step_load(walk, folder)
-        with ClarifySession(creds, clock=clock, sleep=time.sleep) as session:
+        with ClarifySession(creds, clock=clock, sleep=clock.advance) as session:
             _step_first_calls(walk, session)
             _step_refresh_ahead(walk, session)
             _step_endpoint_failure(walk, session)
