@@ -1,7 +1,8 @@
 """``clarify-auth demo``: the SDK against a local FakeClarify, step by step.
 
 The client and the fake share one clock that the demo can move on, so "an hour
-later" takes no time. Nothing leaves 127.0.0.1 and no account is needed.
+later" takes no time, and neither does the SDK's backoff between retries.
+Nothing leaves 127.0.0.1 and no account is needed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from clarify_auth._credentials import Credentials
 from clarify_auth._session import ClarifySession
@@ -101,6 +104,15 @@ class _Walk:
     def so_far(self) -> str:
         return f"token requests so far: {self.fake.token_requests}"
 
+    @property
+    def rejected_calls(self) -> int:
+        """API calls the fake answered 401 (the SDK's retries not counted)."""
+        rpc = urlsplit(self.fake.rpc_url).path
+        return sum(
+            seen.path == rpc and seen.status == HTTPStatus.UNAUTHORIZED
+            for seen in self.fake.requests
+        )
+
 
 def _walk_through(
     out: TextIO, fake: FakeClarify, clock: _SharedClock, folder: Path, started: float
@@ -109,12 +121,14 @@ def _walk_through(
     walk.say("clarify-auth demo: the SDK against a local fake of Clarify (no network, no account)")
     try:
         creds = _step_load(walk, folder)
-        with ClarifySession(creds, clock=clock, sleep=time.sleep) as session:
+        with ClarifySession(creds, clock=clock, sleep=clock.advance) as session:
             _step_first_calls(walk, session)
             _step_refresh_ahead(walk, session)
             _step_endpoint_failure(walk, session)
             _step_revoked(walk, session)
         _step_storm(walk, creds)
+        rejected = walk.rejected_calls
+        walk.expect(rejected == 1, "no call but the one in step 6 got 401")
     except _DemoError as exc:
         walk.say(f"\ndemo FAILED: expected that {exc}")
         return 1
@@ -122,6 +136,10 @@ def _walk_through(
         f"\nSummary: {walk.api_calls} API calls, {fake.token_requests} token requests "
         f"({fake.tokens_issued} tokens issued), 0 errors seen by your code, "
         f"in {time.monotonic() - started:.1f} s."
+    )
+    walk.say(
+        f"   The SDK retried {rejected} call after a 401 (step 6) and "
+        f"{fake.token_requests - fake.tokens_issued} token request after a 503 (step 5)."
     )
     walk.say("Next: put your clarify-credentials.json here and run 'clarify-auth check'.")
     return 0
@@ -150,21 +168,33 @@ def _step_first_calls(walk: _Walk, session: ClarifySession) -> None:
 
 def _step_refresh_ahead(walk: _Walk, session: ClarifySession) -> None:
     walk.say("\n4. The clock moves 55 minutes on: the token expires in 5 minutes")
+    auth = session.authenticator
+    first = auth.authorization()  # the cached token: nothing is fetched before the clock moves
     walk.clock.advance(_LIFETIME_S - 300)
     walk.call(session)
-    second = 2
-    _wait_until(lambda: walk.fake.tokens_issued == second)
+    # The fake counts a token as issued before the refresh thread has read the
+    # answer, logged it and stored the token. Only the client holding the new
+    # token means the refresh is over; moving the clock on any sooner (step 5)
+    # expires the token still on its way, which then earns a 401, and prints
+    # this step's log line under the next heading.
+    refreshed = _wait_until(lambda: auth.authorization() != first)
     walk.say("   the call went out at once with the current token; a background refresh")
     walk.say(f"   fetched the next one meanwhile. {walk.so_far.capitalize()}")
-    walk.expect(walk.fake.tokens_issued == second, "the refresh ran ahead of expiry")
+    second = 2
+    walk.expect(refreshed and walk.fake.tokens_issued == second, "the refresh ran ahead of expiry")
 
 
 def _step_endpoint_failure(walk: _Walk, session: ClarifySession) -> None:
     walk.say("\n5. The token endpoint fails with 503 while a new token is needed")
+    before = walk.fake.token_requests
     walk.fake.fail_token_requests(1, status=503)
     walk.clock.advance(_LIFETIME_S)
     walk.call(session)
     walk.say(f"   the SDK retried with backoff and the call succeeded; {walk.so_far}")
+    walk.expect(
+        walk.fake.token_requests == before + 2 and walk.rejected_calls == 0,
+        "one token request failed, the next one served the call, and no call got 401",
+    )
 
 
 def _step_revoked(walk: _Walk, session: ClarifySession) -> None:
@@ -172,6 +202,7 @@ def _step_revoked(walk: _Walk, session: ClarifySession) -> None:
     walk.fake.revoke_tokens()
     walk.call(session)
     walk.say("   the SDK dropped the token, fetched a new one, retried once: the call succeeded")
+    walk.expect(walk.rejected_calls == 1, "exactly one call got 401, the one after the revocation")
 
 
 def _step_storm(walk: _Walk, creds: Credentials) -> None:
@@ -204,10 +235,14 @@ def _storm(session: ClarifySession) -> list[BaseException]:
     return errors
 
 
-def _wait_until(condition: Callable[[], bool]) -> None:
+def _wait_until(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` until it holds (True) or the wait limit passes (False)."""
     deadline = time.monotonic() + _WAIT_LIMIT_S
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 class _DemoError(Exception):
