@@ -473,6 +473,22 @@ def import_cost() -> None:
     )
 
 
+def sharing() -> None:
+    """Token requests across sessions, command-line runs and processes (target: 1 each)."""
+    from _sharing import measure
+
+    names = [c.name for c in CONTENDERS if c.renews]
+    with FakeProcess(token_lifetime=3600) as fake:
+        fake.do("set", "token_latency", 0.3)  # processes that start together overlap
+        result = measure(fake, names)
+    RESULTS["sharing"] = result
+    rows = [[workflow] + [str(counts[name]) for name in names] for workflow, counts in result.items()]
+    show(
+        "Token requests per workflow (fewer is better; the physical limit is 1)",
+        table(["workflow", *names], rows),
+    )
+
+
 SCENARIOS = {
     "hot": hot_path,
     "e2e": end_to_end,
@@ -480,6 +496,7 @@ SCENARIOS = {
     "rotation": rotation,
     "outage": outage,
     "import": import_cost,
+    "sharing": sharing,
 }
 
 
