@@ -38,7 +38,7 @@ def _env(cache_home: Path, *, token_cache: bool) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
     env.pop("CLARIFY_TOKEN_CACHE", None)
     if token_cache:
-        env["CLARIFY_TOKEN_CACHE"] = "default"
+        env["CLARIFY_TOKEN_CACHE"] = "default"  # noqa: S105 - a folder choice, not a password
     return env
 
 

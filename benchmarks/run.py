@@ -482,7 +482,9 @@ def sharing() -> None:
         fake.do("set", "token_latency", 0.3)  # processes that start together overlap
         result = measure(fake, names)
     RESULTS["sharing"] = result
-    rows = [[workflow] + [str(counts[name]) for name in names] for workflow, counts in result.items()]
+    rows = [
+        [workflow] + [str(counts[name]) for name in names] for workflow, counts in result.items()
+    ]
     show(
         "Token requests per workflow (fewer is better; the physical limit is 1)",
         table(["workflow", *names], rows),

@@ -1,6 +1,6 @@
 """Eight worker processes, one token: a ProcessPoolExecutor sharing a FileTokenCache.
 
-    pip install 'clarify-auth[cache]'
+    pip install clarify-auth
     python examples/process_pool.py [path/to/clarify-credentials.json]
 
 Each task receives a pickled copy of the session (a copy works on its own:

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -157,14 +156,6 @@ def test_example_existing_session(workdir, server):
     assert result.returncode == 0, result.stderr
     assert "status 200" in result.stdout
     assert server.requests_to("POST", "/v1/rpc")[0].headers["User-Agent"] == "my-pipeline/2.3"
-
-
-def test_example_notebook(workdir, server, capsys):
-    """examples/notebook.py runs cell by cell as a script."""
-    runpy.run_path(str(ROOT / "examples" / "notebook.py"), run_name="__main__")
-
-    assert "**********" in capsys.readouterr().out
-    assert server.count("POST", "/v1/rpc") == 2
 
 
 @pytest.mark.parametrize(
