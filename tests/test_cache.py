@@ -360,15 +360,17 @@ def test_token_cache_must_be_a_file_token_cache(oauth_creds):
 
 def test_unreadable_entry_is_ignored(fake, cache, monkeypatch, caplog):
     """An entry that cannot be read is ignored with its reason."""
-    from pathlib import Path
-
     OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache).token()
+    file = cache_file(cache)
+    real_open = os.open
 
-    def deny(self):
-        raise PermissionError(13, "Permission denied")
+    def deny(path, *args, **kwargs):
+        if os.fspath(path) == str(file):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", deny)
-    assert cache.load(cache_file(cache).stem, now=0.0) is None
+    monkeypatch.setattr(os, "open", deny)
+    assert cache.load(file.stem, now=0.0) is None
     assert "cannot read it" in caplog.text
     assert SECRET not in caplog.text
 

@@ -4,11 +4,15 @@ One file per (token URL, client ID, audience, secret) in a per-user folder, writ
 atomically with mode 0600, and read back only when it can be trusted. An
 inter-process lock (``filelock``) makes N cold processes cause one token request:
 the first fetches, the rest read what it wrote.
+
+Nothing on disk is believed blindly: each entry is opened without following
+links or blocking, then checked through the open descriptor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -35,6 +39,13 @@ logger = logging.getLogger("clarify_auth")
 
 _FORMAT_VERSION = 1
 _DEFAULT_LOCK_TIMEOUT_S = 30.0
+# An entry is a few hundred bytes; anything much larger is not ours.
+_MAX_ENTRY_BYTES = 64 * 1024
+# Entries are opened without following a link, and without blocking (a FIFO
+# planted as an entry must not hang us); flags a platform lacks are 0.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_READ_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_POSIX = hasattr(os, "getuid")
 
 
 def _default_folder() -> Path:
@@ -43,6 +54,10 @@ def _default_folder() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "clarify-auth" / "tokens"
+
+
+class _UntrustedError(Exception):
+    """An entry that exists but must not be believed; the message says why."""
 
 
 class FileTokenCache:
@@ -62,8 +77,8 @@ class FileTokenCache:
             by the operating system at once.
 
     The files hold access tokens (never the client secret), readable by their
-    owner only. A file that is corrupt, truncated, expired, owned by another
-    user or readable by others is ignored and replaced, with a log line.
+    owner only. A file that is corrupt, truncated, expired, a link, owned by
+    another user or readable by others is ignored and replaced, with a log line.
 
     Example:
         >>> cache = FileTokenCache()  # doctest: +SKIP
@@ -100,24 +115,14 @@ class FileTokenCache:
 
         ``None`` when there is none, or it cannot be trusted, or it has expired.
         """
-        file = self.path / f"{key}.json"
+        data = self._read(key)
+        if data is None:
+            return None
         try:
-            info = file.lstat()
-        except FileNotFoundError:
+            return _parse(data, now=now)
+        except (ValueError, TypeError, KeyError, ValidationError):
+            self._warn_entry(key, "it is corrupt or truncated")
             return None
-        except OSError as exc:
-            logger.warning("token cache %s ignored: cannot read it (%s)", file, exc.strerror)
-            return None
-        reason = _distrust(info)
-        if reason is None:
-            try:
-                return _parse(file.read_bytes(), now=now)
-            except OSError as exc:
-                reason = f"cannot read it ({exc.strerror})"
-            except (ValueError, TypeError, KeyError, ValidationError):
-                reason = "it is corrupt or truncated"
-        logger.warning("token cache %s ignored and will be replaced: %s", file, reason)
-        return None
 
     def store(self, key: str, entry: CachedToken, *, now: float) -> None:
         """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600."""
@@ -148,11 +153,17 @@ class FileTokenCache:
 
     def forget(self, key: str, header: str) -> None:
         """Remove the stored token if it is the one in ``header`` (the server refused it)."""
-        file = self.path / f"{key}.json"
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            stored = json.loads(file.read_bytes())["access_token"]
-            if header == f"Bearer {stored}":
-                file.unlink()
+        data = self._read(key)
+        if data is None:
+            return
+        try:
+            stored = json.loads(data)["access_token"]
+        except (ValueError, TypeError, KeyError):
+            return  # not a token; the next load() says so and the next store() replaces it
+        if not isinstance(stored, str) or header != f"Bearer {stored}":
+            return
+        with contextlib.suppress(OSError):
+            (self.path / f"{key}.json").unlink()
 
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[bool]:
@@ -190,6 +201,27 @@ class FileTokenCache:
             if info.st_uid == os.getuid() and info.st_mode & 0o077:
                 self.path.chmod(0o700)
 
+    # -- entries --------------------------------------------------------------------------
+
+    def _read(self, key: str) -> bytes | None:
+        """The entry's bytes if it is a trustworthy file; None (with a warning if bad) if not."""
+        try:
+            return _read_private_file(self.path / f"{key}.json")
+        except FileNotFoundError:
+            return None
+        except _UntrustedError as exc:
+            self._warn_entry(key, str(exc))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._warn_entry(key, "it is a symbolic link, not a regular file")
+            else:
+                self._warn_entry(key, f"cannot read it ({exc.strerror or type(exc).__name__})")
+        return None
+
+    def _warn_entry(self, key: str, reason: str) -> None:
+        file = self.path / f"{key}.json"
+        logger.warning("token cache %s ignored and will be replaced: %s", file, reason)
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the settings only (there is no open file or lock to carry)."""
         return {"path": self.path, "lock_timeout": self.lock_timeout}
@@ -200,11 +232,36 @@ class FileTokenCache:
         self.lock_timeout = state["lock_timeout"]
 
 
+def _read_private_file(file: Path) -> bytes:
+    """Read ``file`` without following links or blocking, checking what was opened.
+
+    Raises:
+        _UntrustedError: It is not a regular file of ours that only we can read,
+            or it is too large.
+        OSError: It could not be opened or read (ELOOP: it is a link).
+    """
+    handle = os.open(file, _READ_FLAGS)
+    try:
+        reason = _distrust(os.fstat(handle))
+        if reason is not None:
+            raise _UntrustedError(reason)
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(handle, _MAX_ENTRY_BYTES + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_ENTRY_BYTES:
+                raise _UntrustedError(f"it is larger than {_MAX_ENTRY_BYTES // 1024} KiB")
+        return b"".join(chunks)
+    finally:
+        os.close(handle)
+
+
 def _distrust(info: os.stat_result) -> str | None:
     """Why a cache file must not be believed, or None."""
     if not stat.S_ISREG(info.st_mode):
         return "it is not a regular file"
-    if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+    if _POSIX:  # pragma: no branch - POSIX CI
         if info.st_uid != os.getuid():
             return f"it is owned by user {info.st_uid}, not by this user"
         if info.st_mode & 0o077:
