@@ -6,7 +6,8 @@ inter-process lock (``filelock``) makes N cold processes cause one token request
 the first fetches, the rest read what it wrote.
 
 Nothing on disk is believed blindly: each entry is opened without following
-links or blocking, then checked through the open descriptor.
+links or blocking, then checked through the open descriptor. Any failure of the
+file cache is a warning, never an exception: the process goes on without the file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,8 @@ from clarify_auth._token import AccessToken, CachedToken
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import filelock
+
 __all__ = ["FileTokenCache"]
 
 logger = logging.getLogger("clarify_auth")
@@ -41,6 +45,9 @@ _FORMAT_VERSION = 1
 _DEFAULT_LOCK_TIMEOUT_S = 30.0
 # An entry is a few hundred bytes; anything much larger is not ours.
 _MAX_ENTRY_BYTES = 64 * 1024
+# The same fault of one folder is logged at most this often, so that a hot
+# loop over a broken cache does not flood the log.
+_WARNING_INTERVAL_S = 300.0
 # Entries are opened without following a link, and without blocking (a FIFO
 # planted as an entry must not hang us); flags a platform lacks are 0.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -79,6 +86,8 @@ class FileTokenCache:
     The files hold access tokens (never the client secret), readable by their
     owner only. A file that is corrupt, truncated, expired, a link, owned by
     another user or readable by others is ignored and replaced, with a log line.
+    A failing file system (read-only, permissions, full) is a warning too, never
+    an exception.
 
     Example:
         >>> cache = FileTokenCache()  # doctest: +SKIP
@@ -149,7 +158,7 @@ class FileTokenCache:
                     Path(temporary).unlink()
                 raise
         except OSError as exc:
-            logger.warning("token cache %s: cannot write (%s); going on without it", self.path, exc)
+            self._warn("write", "token cache %s: cannot write (%s); going on without it", exc)
 
     def forget(self, key: str, header: str) -> None:
         """Remove the stored token if it is the one in ``header`` (the server refused it)."""
@@ -162,37 +171,48 @@ class FileTokenCache:
             return  # not a token; the next load() says so and the next store() replaces it
         if not isinstance(stored, str) or header != f"Bearer {stored}":
             return
-        with contextlib.suppress(OSError):
-            (self.path / f"{key}.json").unlink()
+        try:
+            (self.path / f"{key}.json").unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn("forget", "token cache %s: cannot remove a refused token (%s)", exc)
 
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[bool]:
-        """Hold the key's inter-process lock; yields False if it timed out (go on anyway)."""
-        # Imported here: it takes ~40 ms, paid only by processes that use the cache.
-        import filelock  # noqa: PLC0415
-
-        try:
-            self._ensure_folder()
-        except OSError as exc:
-            logger.warning("token cache %s: cannot create (%s); going on unlocked", self.path, exc)
-            yield False
-            return
-        lock = filelock.FileLock(self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            logger.warning(
-                "token cache lock %s held for more than %.0f s by another process; "
-                "fetching a token without it",
-                lock.lock_file,
-                self.lock_timeout,
-            )
+        """Hold the key's inter-process lock; yields False if that failed (go on anyway)."""
+        lock = self._acquire(key)
+        if lock is None:
             yield False
             return
         try:
             yield True
         finally:
-            lock.release()
+            try:
+                lock.release()
+            except OSError as exc:
+                self._warn("unlock", "token cache %s: cannot unlock (%s)", exc)
+
+    def _acquire(self, key: str) -> filelock.BaseFileLock | None:
+        # Imported here: it takes ~40 ms, paid only by processes that use the cache.
+        import filelock  # noqa: PLC0415
+
+        try:
+            self._ensure_folder()
+            lock = filelock.FileLock(
+                self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600
+            )
+            lock.acquire()
+        except filelock.Timeout:
+            logger.warning(
+                "token cache lock %s held for more than %.0f s by another process; "
+                "fetching a token without it",
+                self.path / f"{key}.lock",
+                self.lock_timeout,
+            )
+        except OSError as exc:  # after Timeout, which is an OSError too
+            self._warn("lock", "token cache %s: cannot lock (%s); going on unlocked", exc)
+        else:
+            return lock
+        return None
 
     def _ensure_folder(self) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -220,7 +240,18 @@ class FileTokenCache:
 
     def _warn_entry(self, key: str, reason: str) -> None:
         file = self.path / f"{key}.json"
-        logger.warning("token cache %s ignored and will be replaced: %s", file, reason)
+        _warn_limited(
+            (str(file), reason),
+            _WARNING_INTERVAL_S,
+            "token cache %s ignored and will be replaced: %s",
+            file,
+            reason,
+        )
+
+    def _warn(self, topic: str, message: str, exc: OSError) -> None:
+        """Log a fault of the folder (``message`` takes the folder and the bare reason)."""
+        reason = exc.strerror or type(exc).__name__
+        _warn_limited((str(self.path), topic), _WARNING_INTERVAL_S, message, self.path, reason)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the settings only (there is no open file or lock to carry)."""
@@ -267,6 +298,21 @@ def _distrust(info: os.stat_result) -> str | None:
         if info.st_mode & 0o077:
             return f"its permissions {stat.S_IMODE(info.st_mode):o} let other users read it"
     return None
+
+
+_warned_lock = threading.Lock()
+_last_warned: dict[tuple[str, str], float] = {}
+
+
+def _warn_limited(key: tuple[str, str], interval: float, message: str, *args: object) -> None:
+    """Log a warning unless the same ``key`` was logged less than ``interval`` seconds ago."""
+    now = time.monotonic()
+    with _warned_lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < interval:
+            return
+        _last_warned[key] = now
+    logger.warning(message, *args)
 
 
 def _parse(data: bytes, *, now: float) -> CachedToken | None:
