@@ -325,19 +325,6 @@ def test_default_folder_is_per_user(monkeypatch, tmp_path):
     assert FileTokenCache().path == tmp_path / "home" / ".cache" / "clarify-auth" / "tokens"
 
 
-def test_group_writable_own_folder_is_tightened(fake, tmp_path):
-    """A cache folder of ours that others can write to is set back to 0700."""
-    folder = tmp_path / "tokens"
-    folder.mkdir(mode=0o777)
-    folder.chmod(0o777)
-
-    OAuthClientCredentials.from_credentials(
-        fake.credentials(), token_cache=FileTokenCache(folder)
-    ).token()
-
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-
-
 def test_basic_credentials_accept_and_ignore_a_cache(fake, cache):
     """A session with Basic credentials takes token_cache and has nothing to share."""
     session = ClarifySession(fake.credentials("basic-auth"), token_cache=cache)

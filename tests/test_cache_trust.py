@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
+import stat
 import threading
 import time
 
 import pytest
 
-from clarify_auth import FileTokenCache
+from clarify_auth import FileTokenCache, OAuthClientCredentials
 from clarify_auth._token import AccessToken, CachedToken
+from clarify_auth.testing import FakeClarify
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
 
@@ -47,10 +50,139 @@ def attacker_file(path, name="test-token-attacker"):
     return path
 
 
+def warnings_in(caplog):
+    return [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def use_every_way(cache):
+    """Call everything the authenticator calls; return what load and locked gave."""
+    loaded = cache.load(KEY, now=time.monotonic())
+    cache.store("b" * 40, entry(), now=time.monotonic())
+    cache.forget(KEY, "Bearer test-token-good")
+    with cache.locked(KEY) as locked:
+        pass
+    return loaded, locked
+
+
 @pytest.fixture
 def root_only():
     if os.getuid() != 0:  # pragma: no cover - CI runs as root
         pytest.skip("only root can give a file away")
+
+
+# -- 14. foreign folders ---------------------------------------------------------------
+
+
+def test_folder_owned_by_another_user_is_refused_with_one_warning(tmp_path, caplog, root_only):
+    """A folder of another user is not read, written or locked in, and says so once for many calls."""
+    folder = tmp_path / "tokens"
+    folder.mkdir(mode=0o700)
+    FileTokenCache(folder).store(KEY, entry(), now=time.monotonic())
+    os.chown(folder, OTHER_UID, OTHER_UID)
+    cache = FileTokenCache(folder)
+    caplog.set_level(logging.WARNING, logger="clarify_auth")
+
+    results = [use_every_way(cache) for _ in range(5)]
+
+    assert results == [(None, False)] * 5
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"{KEY}.json"
+    ]  # nothing written, nothing removed
+    assert len(warnings_in(caplog)) == 1
+    assert "owned by user 65534" in caplog.text
+    assert "going on without the file cache" in caplog.text
+    assert "test-token" not in caplog.text
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o720, 0o702, 0o1777], ids=oct)
+def test_own_folder_writable_by_others_is_refused_and_left_alone(tmp_path, caplog, mode):
+    """A folder of ours that others can write to is refused as it is (not chmodded), with the fix."""
+    folder = tmp_path / "tokens"
+    folder.mkdir(mode=0o700)
+    (folder / f"{KEY}.json").write_text(document("test-token-planted"))
+    (folder / f"{KEY}.json").chmod(0o600)
+    folder.chmod(mode)
+    cache = FileTokenCache(folder)
+
+    results = [use_every_way(cache) for _ in range(3)]
+
+    assert results == [(None, False)] * 3
+    assert stat.S_IMODE(folder.stat().st_mode) == mode
+    assert sorted(p.name for p in folder.iterdir()) == [f"{KEY}.json"]
+    assert len(warnings_in(caplog)) == 1
+    assert f"mode {mode:o}" in caplog.text
+    assert "chmod 700" in caplog.text
+    assert "test-token" not in caplog.text
+
+
+def test_a_refused_folder_does_not_fail_requests(tmp_path, caplog):
+    """With the folder refused, tokens are still fetched and used, one per authenticator."""
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    folder.chmod(0o777)
+    cache = FileTokenCache(folder)
+
+    with FakeClarify() as fake:
+        headers = [
+            OAuthClientCredentials.from_credentials(
+                fake.credentials(), token_cache=cache
+            ).authorization()
+            for _ in range(3)
+        ]
+
+        assert fake.token_requests == 3
+    assert all(h.startswith("Bearer fake-token-") for h in headers)
+    assert not list(folder.iterdir())
+    assert len(warnings_in(caplog)) == 1
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o750, 0o755], ids=oct)
+def test_own_folder_readable_but_not_writable_by_others_is_used(tmp_path, mode):
+    """Others may list the folder (entries are 0600 anyway); only writing makes it untrusted."""
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    folder.chmod(mode)
+    cache = FileTokenCache(folder)
+
+    cache.store(KEY, entry(), now=time.monotonic())
+
+    assert cache.load(KEY, now=time.monotonic()) is not None
+
+
+def test_folders_we_create_are_private_parents_included(tmp_path):
+    """Missing folders, parents included, are created 0700 even under a group-friendly umask."""
+    cache = FileTokenCache(tmp_path / "cache" / "clarify-auth" / "tokens")
+    umask = os.umask(0o002)
+    try:
+        cache.store(KEY, entry(), now=time.monotonic())
+    finally:
+        os.umask(umask)
+
+    for folder in (cache.path, cache.path.parent, cache.path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert cache.load(KEY, now=time.monotonic()) is not None
+
+
+def test_load_does_not_create_the_folder(tmp_path, caplog):
+    """Reading from a cache that does not exist yet finds nothing, quietly, and creates nothing."""
+    cache = FileTokenCache(tmp_path / "tokens")
+
+    assert cache.load(KEY, now=time.monotonic()) is None
+    cache.forget(KEY, "Bearer test-token-good")
+
+    assert not cache.path.exists()
+    assert not caplog.records
+
+
+def test_a_file_where_the_folder_should_be_is_refused(tmp_path, caplog):
+    """A cache path that is a regular file is not used, with a warning."""
+    (tmp_path / "tokens").write_text("")
+    cache = FileTokenCache(tmp_path / "tokens")
+
+    cache.store(KEY, entry(), now=time.monotonic())
+
+    assert cache.load(KEY, now=time.monotonic()) is None
+    assert "it is not a folder" in caplog.text
 
 
 # -- 15. entries are checked as opened -------------------------------------------------

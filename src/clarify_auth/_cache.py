@@ -5,9 +5,11 @@ atomically with mode 0600, and read back only when it can be trusted. An
 inter-process lock (``filelock``) makes N cold processes cause one token request:
 the first fetches, the rest read what it wrote.
 
-Nothing on disk is believed blindly: each entry is opened without following
-links or blocking, then checked through the open descriptor. Any failure of the
-file cache is a warning, never an exception: the process goes on without the file.
+Nothing on disk is believed blindly. The folder must belong to this user and be
+writable by no one else (so no one else can swap what is in it); each entry is
+opened without following links or blocking, then checked through the open
+descriptor. Any failure of the file cache is a warning, never an exception: the
+process goes on without the file.
 """
 
 from __future__ import annotations
@@ -84,10 +86,12 @@ class FileTokenCache:
             by the operating system at once.
 
     The files hold access tokens (never the client secret), readable by their
-    owner only. A file that is corrupt, truncated, expired, a link, owned by
-    another user or readable by others is ignored and replaced, with a log line.
-    A failing file system (read-only, permissions, full) is a warning too, never
-    an exception.
+    owner only. Missing folders are created with mode 0700. A folder owned by
+    another user, or writable by group or others, is refused with one warning
+    and the process goes on without the file cache. A file that is corrupt,
+    truncated, expired, a link, owned by another user or readable by others is
+    ignored and replaced, with a log line. A failing file system (read-only,
+    permissions, full) is a warning too, never an exception.
 
     Example:
         >>> cache = FileTokenCache()  # doctest: +SKIP
@@ -135,6 +139,8 @@ class FileTokenCache:
 
     def store(self, key: str, entry: CachedToken, *, now: float) -> None:
         """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600."""
+        if not self._usable(create=True):
+            return
         wall = time.time()
         token = entry.token
         document = {
@@ -147,7 +153,6 @@ class FileTokenCache:
             "expires_at": wall + (entry.expires_at - now),
         }
         try:
-            self._ensure_folder()
             handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -179,7 +184,7 @@ class FileTokenCache:
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[bool]:
         """Hold the key's inter-process lock; yields False if that failed (go on anyway)."""
-        lock = self._acquire(key)
+        lock = self._acquire(key) if self._usable(create=True) else None
         if lock is None:
             yield False
             return
@@ -196,7 +201,6 @@ class FileTokenCache:
         import filelock  # noqa: PLC0415
 
         try:
-            self._ensure_folder()
             lock = filelock.FileLock(
                 self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600
             )
@@ -214,17 +218,37 @@ class FileTokenCache:
             return lock
         return None
 
-    def _ensure_folder(self) -> None:
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+    # -- the folder -----------------------------------------------------------------------
+
+    def _usable(self, *, create: bool) -> bool:
+        """Whether the folder exists (made, mode 0700, if ``create``) and can be trusted."""
+        try:
+            if create:
+                _make_private_folder(self.path)
             info = self.path.stat()
-            if info.st_uid == os.getuid() and info.st_mode & 0o077:
-                self.path.chmod(0o700)
+        except OSError as exc:
+            if create or not isinstance(exc, FileNotFoundError):  # else: nothing stored yet
+                self._warn("folder", "token cache %s cannot be used (%s); going on without it", exc)
+            return False
+        reason = _distrust_folder(info)
+        if reason is not None:
+            # Once per folder and process: the folder is not going to change by itself.
+            _warn_limited(
+                (str(self.path), "refused"),
+                math.inf,
+                "token cache folder %s refused: %s; going on without the file cache",
+                self.path,
+                reason,
+            )
+            return False
+        return True
 
     # -- entries --------------------------------------------------------------------------
 
     def _read(self, key: str) -> bytes | None:
         """The entry's bytes if it is a trustworthy file; None (with a warning if bad) if not."""
+        if not self._usable(create=False):
+            return None
         try:
             return _read_private_file(self.path / f"{key}.json")
         except FileNotFoundError:
@@ -261,6 +285,37 @@ class FileTokenCache:
         """Restore the settings."""
         self.path = state["path"]
         self.lock_timeout = state["lock_timeout"]
+
+
+def _make_private_folder(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700, as XDG asks."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileNotFoundError:
+        if path.parent == path:  # pragma: no cover - the root always exists
+            raise
+        _make_private_folder(path.parent)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass  # made by another process just now: the caller checks what is there
+
+
+def _distrust_folder(info: os.stat_result) -> str | None:
+    """Why the cache folder must not be used, or None."""
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    if _POSIX:  # pragma: no branch - POSIX CI
+        if info.st_uid != os.getuid():
+            return f"it is owned by user {info.st_uid}, not by this user"
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            # Not tightened for the user: entries may have been planted already.
+            return (
+                f"other users can write to it (mode {mode:o}); remove it, or check "
+                "what is in it and make it private with chmod 700"
+            )
+    return None
 
 
 def _read_private_file(file: Path) -> bytes:
