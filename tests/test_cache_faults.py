@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -251,3 +252,61 @@ def test_a_read_only_folder_as_an_unprivileged_user(caplog):
     assert (outcome, uid, locked, loaded) == ("ok", OTHER_UID, False, None)
     assert any("cannot lock (Permission denied)" in m for m in messages), messages
     assert any("cannot write (Permission denied)" in m for m in messages), messages
+
+
+# -- 17. no token left behind ----------------------------------------------------------
+
+
+def _store_and_hang_before_rename(folder, ready):
+    """Store a token, but stop between writing the temporary file and renaming it."""
+
+    def hang(*args, **kwargs):
+        ready.set()
+        time.sleep(60)
+
+    os.replace = hang
+    FileTokenCache(folder).store(KEY, entry("test-token-leftover"), now=time.monotonic())
+
+
+def test_temporary_files_of_killed_writers_are_removed_later(tmp_path):
+    """A token left in .tmp-*.json by a writer killed mid-store is deleted by a later store, once old."""
+    folder = tmp_path / "tokens"
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    writer = context.Process(target=_store_and_hang_before_rename, args=(folder, ready))
+    writer.start()
+    assert ready.wait(60)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join(10)
+    [leftover] = folder.glob(".tmp-*.json")
+    assert json.loads(leftover.read_text())["access_token"] == "test-token-leftover"
+    long_ago = time.time() - 600  # ten minutes: long dead
+    os.utime(leftover, (long_ago, long_ago))
+    fresh = folder / ".tmp-fresh.json"  # another process writing right now
+    fresh.write_text("{}")
+    outside = tmp_path / "outside.json"
+    outside.write_text("keep me")
+    link = folder / ".tmp-link.json"
+    link.symlink_to(outside)
+    os.utime(link, (long_ago, long_ago), follow_symlinks=False)
+
+    FileTokenCache(folder).store("b" * 40, entry(), now=time.monotonic())
+
+    assert not leftover.exists()
+    assert fresh.exists()
+    assert outside.read_text() == "keep me"
+    assert not [f for f in folder.glob(".tmp-*.json") if "leftover" in f.read_text()]
+
+
+def test_a_folder_that_cannot_be_listed_still_gets_the_token(cache, monkeypatch, caplog):
+    """If old temporary files cannot be looked for, that is logged and the token is stored anyway."""
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "scandir", fail)
+
+    cache.store(KEY, entry("test-token-new"), now=time.monotonic())
+
+    assert "cannot remove old temporary files (Input/output error)" in caplog.text
+    assert cache.load(KEY, now=time.monotonic()).header == "Bearer test-token-new"

@@ -47,6 +47,9 @@ _FORMAT_VERSION = 1
 _DEFAULT_LOCK_TIMEOUT_S = 30.0
 # An entry is a few hundred bytes; anything much larger is not ours.
 _MAX_ENTRY_BYTES = 64 * 1024
+# A temporary file this old was left by a writer killed between write and
+# rename; younger ones may belong to a process writing right now.
+_STALE_TEMPORARY_S = 60.0
 # The same fault of one folder is logged at most this often, so that a hot
 # loop over a broken cache does not flood the log.
 _WARNING_INTERVAL_S = 300.0
@@ -138,9 +141,13 @@ class FileTokenCache:
             return None
 
     def store(self, key: str, entry: CachedToken, *, now: float) -> None:
-        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600."""
+        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600.
+
+        Temporary files that writers killed before their rename left behind go first.
+        """
         if not self._usable(create=True):
             return
+        self._remove_stale_temporaries()
         wall = time.time()
         token = entry.token
         document = {
@@ -242,6 +249,22 @@ class FileTokenCache:
             )
             return False
         return True
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files (live tokens) of writers killed before their rename."""
+        cutoff = time.time() - _STALE_TEMPORARY_S
+        try:
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    if not (entry.name.startswith(".tmp-") and entry.name.endswith(".json")):
+                        continue
+                    # lstat and unlink: a link is looked at and removed itself, never followed.
+                    with contextlib.suppress(FileNotFoundError):  # another process was first
+                        info = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                            Path(entry.path).unlink()
+        except OSError as exc:
+            self._warn("sweep", "token cache %s: cannot remove old temporary files (%s)", exc)
 
     # -- entries --------------------------------------------------------------------------
 
