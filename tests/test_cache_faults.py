@@ -127,17 +127,20 @@ def test_a_lock_file_that_cannot_be_a_lock_is_a_warning(fake, tmp_path, caplog, 
     """A .lock that is a symlink loop or a folder: the token is fetched unlocked, with a warning."""
     cache = FileTokenCache(tmp_path / "tokens")
     auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache)
-    cache.path.mkdir(mode=0o700)
-    plant(cache.path / f"{auth._cache_key}.lock")
+    auth.authorization()
+    [lock] = cache.path.glob("*.lock")
+    lock.unlink()
+    plant(lock)
+    auth.invalidate()
 
     header = auth.authorization()
-    with cache.locked(auth._cache_key) as locked:
+    with cache.locked(lock.stem) as locked:
         pass
 
-    assert header.startswith("Bearer fake-token-1-")
+    assert header.startswith("Bearer fake-token-2-")
     assert locked is False
     assert "cannot lock" in caplog.text
-    assert fake.token_requests == 1
+    assert fake.token_requests == 2
     assert_no_secret(caplog, fake)
 
 

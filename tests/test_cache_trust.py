@@ -116,22 +116,21 @@ def test_own_folder_writable_by_others_is_refused_and_left_alone(tmp_path, caplo
 
 
 def test_a_refused_folder_does_not_fail_requests(tmp_path, caplog):
-    """With the folder refused, tokens are still fetched and used, one per authenticator."""
+    """With the folder refused, tokens are still fetched, used and renewed, and nothing is written."""
     folder = tmp_path / "tokens"
     folder.mkdir()
     folder.chmod(0o777)
     cache = FileTokenCache(folder)
 
     with FakeClarify() as fake:
-        headers = [
-            OAuthClientCredentials.from_credentials(
-                fake.credentials(), token_cache=cache
-            ).authorization()
-            for _ in range(3)
-        ]
+        auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=cache)
+        first = auth.authorization()
+        auth.invalidate()
+        second = auth.authorization()
 
-        assert fake.token_requests == 3
-    assert all(h.startswith("Bearer fake-token-") for h in headers)
+    assert first.startswith("Bearer fake-token-")
+    assert second.startswith("Bearer fake-token-")
+    assert first != second
     assert not list(folder.iterdir())
     assert len(warnings_in(caplog)) == 1
 
