@@ -4,11 +4,18 @@ One file per (token URL, client ID, audience, secret) in a per-user folder, writ
 atomically with mode 0600, and read back only when it can be trusted. An
 inter-process lock (``filelock``) makes N cold processes cause one token request:
 the first fetches, the rest read what it wrote.
+
+Nothing on disk is believed blindly. The folder must belong to this user and be
+writable by no one else (so no one else can swap what is in it); each entry is
+opened without following links or blocking, then checked through the open
+descriptor. Any failure of the file cache is a warning, never an exception: the
+process goes on without the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -17,6 +24,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,12 +37,27 @@ from clarify_auth._token import AccessToken, CachedToken
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import filelock
+
 __all__ = ["FileTokenCache"]
 
 logger = logging.getLogger("clarify_auth")
 
 _FORMAT_VERSION = 1
 _DEFAULT_LOCK_TIMEOUT_S = 30.0
+# An entry is a few hundred bytes; anything much larger is not ours.
+_MAX_ENTRY_BYTES = 64 * 1024
+# A temporary file this old was left by a writer killed between write and
+# rename; younger ones may belong to a process writing right now.
+_STALE_TEMPORARY_S = 60.0
+# The same fault of one folder is logged at most this often, so that a hot
+# loop over a broken cache does not flood the log.
+_WARNING_INTERVAL_S = 300.0
+# Entries are opened without following a link, and without blocking (a FIFO
+# planted as an entry must not hang us); flags a platform lacks are 0.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_READ_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_POSIX = hasattr(os, "getuid")
 
 
 def _default_folder() -> Path:
@@ -43,6 +66,10 @@ def _default_folder() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "clarify-auth" / "tokens"
+
+
+class _UntrustedError(Exception):
+    """An entry that exists but must not be believed; the message says why."""
 
 
 class FileTokenCache:
@@ -62,9 +89,12 @@ class FileTokenCache:
             by the operating system at once.
 
     The files hold access tokens (never the client secret), readable by their
-    owner only. A file that is corrupt, truncated, expired, owned by another
-    user or readable by others is ignored and replaced, with a log line.
-    Needs the ``cache`` extra: ``pip install 'clarify-auth[cache]'``.
+    owner only. Missing folders are created with mode 0700. A folder owned by
+    another user, or writable by group or others, is refused with one warning
+    and the process goes on without the file cache. A file that is corrupt,
+    truncated, expired, a link, owned by another user or readable by others is
+    ignored and replaced, with a log line. A failing file system (read-only,
+    permissions, full) is a warning too, never an exception.
 
     Example:
         >>> cache = FileTokenCache()  # doctest: +SKIP
@@ -78,11 +108,6 @@ class FileTokenCache:
         lock_timeout: float = _DEFAULT_LOCK_TIMEOUT_S,
     ) -> None:
         """Choose the folder; nothing is touched on disk until a token is needed."""
-        try:
-            import filelock  # noqa: F401, PLC0415 - the optional dependency, checked early
-        except ImportError:  # pragma: no cover - the test extra installs it
-            msg = "FileTokenCache needs the 'cache' extra: pip install 'clarify-auth[cache]'"
-            raise ConfigurationError(msg) from None
         if not isinstance(lock_timeout, int | float) or not lock_timeout > 0:
             raise ConfigurationError("FileTokenCache: lock_timeout must be a positive number")
         self.path = Path(path).expanduser() if path is not None else _default_folder()
@@ -106,27 +131,23 @@ class FileTokenCache:
 
         ``None`` when there is none, or it cannot be trusted, or it has expired.
         """
-        file = self.path / f"{key}.json"
+        data = self._read(key)
+        if data is None:
+            return None
         try:
-            info = file.lstat()
-        except FileNotFoundError:
+            return _parse(data, now=now)
+        except (ValueError, TypeError, KeyError, ValidationError):
+            self._warn_entry(key, "it is corrupt or truncated")
             return None
-        except OSError as exc:
-            logger.warning("token cache %s ignored: cannot read it (%s)", file, exc.strerror)
-            return None
-        reason = _distrust(info)
-        if reason is None:
-            try:
-                return _parse(file.read_bytes(), now=now)
-            except OSError as exc:
-                reason = f"cannot read it ({exc.strerror})"
-            except (ValueError, TypeError, KeyError, ValidationError):
-                reason = "it is corrupt or truncated"
-        logger.warning("token cache %s ignored and will be replaced: %s", file, reason)
-        return None
 
     def store(self, key: str, entry: CachedToken, *, now: float) -> None:
-        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600."""
+        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600.
+
+        Temporary files that writers killed before their rename left behind go first.
+        """
+        if not self._usable(create=True):
+            return
+        self._remove_stale_temporaries()
         wall = time.time()
         token = entry.token
         document = {
@@ -139,7 +160,6 @@ class FileTokenCache:
             "expires_at": wall + (entry.expires_at - now),
         }
         try:
-            self._ensure_folder()
             handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -150,50 +170,135 @@ class FileTokenCache:
                     Path(temporary).unlink()
                 raise
         except OSError as exc:
-            logger.warning("token cache %s: cannot write (%s); going on without it", self.path, exc)
+            self._warn("write", "token cache %s: cannot write (%s); going on without it", exc)
 
     def forget(self, key: str, header: str) -> None:
         """Remove the stored token if it is the one in ``header`` (the server refused it)."""
-        file = self.path / f"{key}.json"
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            stored = json.loads(file.read_bytes())["access_token"]
-            if header == f"Bearer {stored}":
-                file.unlink()
+        data = self._read(key)
+        if data is None:
+            return
+        try:
+            stored = json.loads(data)["access_token"]
+        except (ValueError, TypeError, KeyError):
+            return  # not a token; the next load() says so and the next store() replaces it
+        if not isinstance(stored, str) or header != f"Bearer {stored}":
+            return
+        try:
+            (self.path / f"{key}.json").unlink(missing_ok=True)
+        except OSError as exc:
+            self._warn("forget", "token cache %s: cannot remove a refused token (%s)", exc)
 
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[bool]:
-        """Hold the key's inter-process lock; yields False if it timed out (go on anyway)."""
-        import filelock  # noqa: PLC0415 - optional dependency
-
-        try:
-            self._ensure_folder()
-        except OSError as exc:
-            logger.warning("token cache %s: cannot create (%s); going on unlocked", self.path, exc)
-            yield False
-            return
-        lock = filelock.FileLock(self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            logger.warning(
-                "token cache lock %s held for more than %.0f s by another process; "
-                "fetching a token without it",
-                lock.lock_file,
-                self.lock_timeout,
-            )
+        """Hold the key's inter-process lock; yields False if that failed (go on anyway)."""
+        lock = self._acquire(key) if self._usable(create=True) else None
+        if lock is None:
             yield False
             return
         try:
             yield True
         finally:
-            lock.release()
+            try:
+                lock.release()
+            except OSError as exc:
+                self._warn("unlock", "token cache %s: cannot unlock (%s)", exc)
 
-    def _ensure_folder(self) -> None:
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+    def _acquire(self, key: str) -> filelock.BaseFileLock | None:
+        # Imported here: it takes ~40 ms, paid only by processes that use the cache.
+        import filelock  # noqa: PLC0415
+
+        try:
+            lock = filelock.FileLock(
+                self.path / f"{key}.lock", timeout=self.lock_timeout, mode=0o600
+            )
+            lock.acquire()
+        except filelock.Timeout:
+            logger.warning(
+                "token cache lock %s held for more than %.0f s by another process; "
+                "fetching a token without it",
+                self.path / f"{key}.lock",
+                self.lock_timeout,
+            )
+        except OSError as exc:  # after Timeout, which is an OSError too
+            self._warn("lock", "token cache %s: cannot lock (%s); going on unlocked", exc)
+        else:
+            return lock
+        return None
+
+    # -- the folder -----------------------------------------------------------------------
+
+    def _usable(self, *, create: bool) -> bool:
+        """Whether the folder exists (made, mode 0700, if ``create``) and can be trusted."""
+        try:
+            if create:
+                _make_private_folder(self.path)
             info = self.path.stat()
-            if info.st_uid == os.getuid() and info.st_mode & 0o077:
-                self.path.chmod(0o700)
+        except OSError as exc:
+            if create or not isinstance(exc, FileNotFoundError):  # else: nothing stored yet
+                self._warn("folder", "token cache %s cannot be used (%s); going on without it", exc)
+            return False
+        reason = _distrust_folder(info)
+        if reason is not None:
+            # Once per folder and process: the folder is not going to change by itself.
+            _warn_limited(
+                (str(self.path), "refused"),
+                math.inf,
+                "token cache folder %s refused: %s; going on without the file cache",
+                self.path,
+                reason,
+            )
+            return False
+        return True
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files (live tokens) of writers killed before their rename."""
+        cutoff = time.time() - _STALE_TEMPORARY_S
+        try:
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    if not (entry.name.startswith(".tmp-") and entry.name.endswith(".json")):
+                        continue
+                    # lstat and unlink: a link is looked at and removed itself, never followed.
+                    with contextlib.suppress(FileNotFoundError):  # another process was first
+                        info = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                            Path(entry.path).unlink()
+        except OSError as exc:
+            self._warn("sweep", "token cache %s: cannot remove old temporary files (%s)", exc)
+
+    # -- entries --------------------------------------------------------------------------
+
+    def _read(self, key: str) -> bytes | None:
+        """The entry's bytes if it is a trustworthy file; None (with a warning if bad) if not."""
+        if not self._usable(create=False):
+            return None
+        try:
+            return _read_private_file(self.path / f"{key}.json")
+        except FileNotFoundError:
+            return None
+        except _UntrustedError as exc:
+            self._warn_entry(key, str(exc))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                self._warn_entry(key, "it is a symbolic link, not a regular file")
+            else:
+                self._warn_entry(key, f"cannot read it ({exc.strerror or type(exc).__name__})")
+        return None
+
+    def _warn_entry(self, key: str, reason: str) -> None:
+        file = self.path / f"{key}.json"
+        _warn_limited(
+            (str(file), reason),
+            _WARNING_INTERVAL_S,
+            "token cache %s ignored and will be replaced: %s",
+            file,
+            reason,
+        )
+
+    def _warn(self, topic: str, message: str, exc: OSError) -> None:
+        """Log a fault of the folder (``message`` takes the folder and the bare reason)."""
+        reason = exc.strerror or type(exc).__name__
+        _warn_limited((str(self.path), topic), _WARNING_INTERVAL_S, message, self.path, reason)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the settings only (there is no open file or lock to carry)."""
@@ -205,16 +310,87 @@ class FileTokenCache:
         self.lock_timeout = state["lock_timeout"]
 
 
+def _make_private_folder(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700, as XDG asks."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileNotFoundError:
+        if path.parent == path:  # pragma: no cover - the root always exists
+            raise
+        _make_private_folder(path.parent)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass  # made by another process just now: the caller checks what is there
+
+
+def _distrust_folder(info: os.stat_result) -> str | None:
+    """Why the cache folder must not be used, or None."""
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    if _POSIX:  # pragma: no branch - POSIX CI
+        if info.st_uid != os.getuid():
+            return f"it is owned by user {info.st_uid}, not by this user"
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            # Not tightened for the user: entries may have been planted already.
+            return (
+                f"other users can write to it (mode {mode:o}); remove it, or check "
+                "what is in it and make it private with chmod 700"
+            )
+    return None
+
+
+def _read_private_file(file: Path) -> bytes:
+    """Read ``file`` without following links or blocking, checking what was opened.
+
+    Raises:
+        _UntrustedError: It is not a regular file of ours that only we can read,
+            or it is too large.
+        OSError: It could not be opened or read (ELOOP: it is a link).
+    """
+    handle = os.open(file, _READ_FLAGS)
+    try:
+        reason = _distrust(os.fstat(handle))
+        if reason is not None:
+            raise _UntrustedError(reason)
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(handle, _MAX_ENTRY_BYTES + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_ENTRY_BYTES:
+                raise _UntrustedError(f"it is larger than {_MAX_ENTRY_BYTES // 1024} KiB")
+        return b"".join(chunks)
+    finally:
+        os.close(handle)
+
+
 def _distrust(info: os.stat_result) -> str | None:
     """Why a cache file must not be believed, or None."""
     if not stat.S_ISREG(info.st_mode):
         return "it is not a regular file"
-    if hasattr(os, "getuid"):  # pragma: no branch - POSIX
+    if _POSIX:  # pragma: no branch - POSIX CI
         if info.st_uid != os.getuid():
             return f"it is owned by user {info.st_uid}, not by this user"
         if info.st_mode & 0o077:
             return f"its permissions {stat.S_IMODE(info.st_mode):o} let other users read it"
     return None
+
+
+_warned_lock = threading.Lock()
+_last_warned: dict[tuple[str, str], float] = {}
+
+
+def _warn_limited(key: tuple[str, str], interval: float, message: str, *args: object) -> None:
+    """Log a warning unless the same ``key`` was logged less than ``interval`` seconds ago."""
+    now = time.monotonic()
+    with _warned_lock:
+        last = _last_warned.get(key)
+        if last is not None and now - last < interval:
+            return
+        _last_warned[key] = now
+    logger.warning(message, *args)
 
 
 def _parse(data: bytes, *, now: float) -> CachedToken | None:
