@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +159,8 @@ class FileTokenCache:
             "expires_in": token.expires_in,
             "refresh_at": wall + (entry.refresh_at - now),
             "expires_at": wall + (entry.expires_at - now),
+            # When the token dies, as the endpoint said (AccessToken.expires_at).
+            "token_expires_at": token.expires_at.timestamp(),
         }
         try:
             handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".json")
@@ -397,12 +400,16 @@ def _parse(data: bytes, *, now: float) -> CachedToken | None:
     document = json.loads(data)
     if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
         raise ValueError
-    token = AccessToken.model_validate(
-        {k: document[k] for k in ("access_token", "token_type", "scope", "expires_in")}
-    )
     refresh_at, expires_at = float(document["refresh_at"]), float(document["expires_at"])
-    if not (math.isfinite(refresh_at) and math.isfinite(expires_at)):
+    token_expires_at = float(document.get("token_expires_at", expires_at))
+    if not all(math.isfinite(value) for value in (refresh_at, expires_at, token_expires_at)):
         raise ValueError
+    token = AccessToken.model_validate(
+        {
+            **{k: document[k] for k in ("access_token", "token_type", "scope", "expires_in")},
+            "expires_at": datetime.fromtimestamp(token_expires_at, timezone.utc),
+        }
+    )
     wall = time.time()
     if expires_at <= wall:
         return None  # expired: not an error, just of no use
