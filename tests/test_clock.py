@@ -9,7 +9,6 @@ from functools import partial
 import pytest
 import responses
 
-from clarify_auth._clock import WallGuardedClock, suspend_aware_clock
 from conftest import TOKEN_URL, make_oauth, token_body
 
 
@@ -64,7 +63,9 @@ def test_a_laptop_that_slept_past_expiry_fetches_before_its_first_request(machin
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CLOCK_BOOTTIME is Linux's")
 def test_the_default_clock_on_linux_is_boottime():
     """On Linux the expiry clock is CLOCK_BOOTTIME, which counts suspended time."""
-    clock = suspend_aware_clock()
+    from clarify_auth import _clock
+
+    clock = _clock.suspend_aware_clock()
 
     assert isinstance(clock, partial)
     assert clock.args == (time.CLOCK_BOOTTIME,)
@@ -73,10 +74,12 @@ def test_the_default_clock_on_linux_is_boottime():
 
 def test_macos_uses_clock_gettime_monotonic(monkeypatch):
     """On macOS, clock_gettime(CLOCK_MONOTONIC) keeps counting during sleep; it is the one."""
+    from clarify_auth import _clock
+
     calls = []
     monkeypatch.setattr(time, "clock_gettime", lambda which: calls.append(which) or 1.0)
 
-    clock = suspend_aware_clock("darwin")
+    clock = _clock.suspend_aware_clock("darwin")
     clock()
 
     assert calls == [time.CLOCK_MONOTONIC]
@@ -85,16 +88,20 @@ def test_macos_uses_clock_gettime_monotonic(monkeypatch):
 @pytest.mark.parametrize("platform", ["win32", "freebsd14", "linux-without-boottime"])
 def test_other_systems_get_the_wall_guarded_clock(platform, monkeypatch):
     """Where no clock is known to count sleep, monotonic time guarded by the wall clock is used."""
+    from clarify_auth import _clock
+
     if platform == "linux-without-boottime":
         monkeypatch.delattr(time, "CLOCK_BOOTTIME", raising=False)
         platform = "linux"
 
-    assert isinstance(suspend_aware_clock(platform), WallGuardedClock)
+    assert isinstance(_clock.suspend_aware_clock(platform), _clock.WallGuardedClock)
 
 
 def test_the_wall_guarded_clock_counts_a_suspend(machine):
     """Monotonic time stood still while asleep; the wall clock's progress is counted instead."""
-    clock = WallGuardedClock()
+    from clarify_auth import _clock
+
+    clock = _clock.WallGuardedClock()
     machine.run(10)
     assert clock() == pytest.approx(10)
 
@@ -105,7 +112,9 @@ def test_the_wall_guarded_clock_counts_a_suspend(machine):
 
 def test_the_wall_guarded_clock_never_goes_back(machine):
     """A wall clock set back (NTP) neither moves the clock backwards nor stops it."""
-    clock = WallGuardedClock()
+    from clarify_auth import _clock
+
+    clock = _clock.WallGuardedClock()
     machine.suspend(100)
     assert clock() == pytest.approx(100)
 
