@@ -531,3 +531,27 @@ def test_an_unexpected_error_is_one_line(fake, tmp_path, monkeypatch, capsys):
     assert status == 1
     assert "RuntimeError" in err
     assert "test-secret" not in err
+
+
+def test_usage_errors_are_one_line(capsys):
+    """An unknown option is one line on stderr naming it, exit 2."""
+    with pytest.raises(SystemExit) as info:
+        run("token", "--no-such-option")
+
+    assert info.value.code == 2
+    err = one_line(capsys.readouterr().err)
+    assert "--no-such-option" in err
+    assert "--help" in err
+
+
+def test_verbose_leaves_no_handler_behind(fake, tmp_path):
+    """-v logs for one run only: the logger is as it was afterwards."""
+    import logging
+
+    logger = logging.getLogger("clarify_auth")
+    before = (list(logger.handlers), logger.level)
+    path = fake.write_credentials(tmp_path / "c.json")
+
+    run("token", "-v", "--credentials", str(path))
+
+    assert (list(logger.handlers), logger.level) == before

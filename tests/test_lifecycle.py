@@ -34,7 +34,7 @@ def test_repr_says_whether_a_token_is_held_never_which(clock):
 def test_the_process_store_is_bounded(clock):
     """Distinct clients beyond the store's size push out the least recently used."""
     keys = [
-        lifecycle_key("u", "c", "a", SecretStr(f"test-secret-{n}"), clock=None, file_cache=None)
+        lifecycle_key("u", "c", "a", SecretStr(f"test-secret-{n}"), clock=None)
         for n in range(_STORE_SIZE + 5)
     ]
     first = shared_lifecycle(keys[0], lambda: TokenLifecycle(clock=clock))
@@ -49,7 +49,7 @@ def test_the_process_store_is_bounded(clock):
 def test_a_recently_used_client_stays_in_the_store(clock):
     """Looking a client up makes it the most recently used."""
     keys = [
-        lifecycle_key("u", "c", "a", SecretStr(f"test-secret-{n}"), clock=None, file_cache=None)
+        lifecycle_key("u", "c", "a", SecretStr(f"test-secret-{n}"), clock=None)
         for n in range(_STORE_SIZE)
     ]
     first = shared_lifecycle(keys[0], lambda: TokenLifecycle(clock=clock))

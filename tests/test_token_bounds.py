@@ -334,3 +334,20 @@ def test_an_echoed_secret_is_masked_in_errors_and_logs(body, caplog):
         assert form not in shown
         assert form not in caplog.text
     assert "**********" in shown
+
+
+@responses.activate
+def test_a_secret_echoed_in_the_scope_of_a_token_is_masked():
+    """A success body that echoes the secret in scope does not show it anywhere later."""
+    responses.post(
+        TOKEN_URL,
+        json={"access_token": "test-token-1", "expires_in": 60, "scope": f"a {SECRET}"},
+    )
+    auth = OAuthClientCredentials(
+        "test-client", SECRET, token_url=TOKEN_URL, audience="https://api.clarify.io/v1/"
+    )
+
+    token = auth.token()
+
+    assert SECRET not in repr(token)
+    assert token.scope == "a **********"

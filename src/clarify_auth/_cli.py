@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import requests
 
@@ -22,6 +22,7 @@ from clarify_auth._errors import (
     TokenError,
 )
 from clarify_auth._oauth import OAuthClientCredentials
+from clarify_auth._urls import check_transport
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
@@ -62,8 +63,17 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (and exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and pointing at --help; exit 2."""
+        first_line = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {first_line} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--credentials",
         metavar="PATH",
@@ -81,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
         help="log what the SDK does (never secrets) to stderr",
     )  # fmt: skip
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="clarify-auth",
         description="Authenticate to the Clarify API with a credentials file.",
         epilog=_EPILOG,
@@ -128,19 +138,36 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run the command line; return the exit status. Errors are one line on stderr."""
     args = _parser().parse_args(argv)
+    logger = logging.getLogger("clarify_auth")
+    handler: logging.Handler | None = None
+    level = logger.level
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("clarify-auth: %(message)s"))
-        logger = logging.getLogger("clarify_auth")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
-        return _run(args, stdout or sys.stdout)
+        return _run_reporting(args, stdout or sys.stdout)
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+def _run_reporting(args: argparse.Namespace, out: TextIO) -> int:
+    """Run a command; turn every failure into one line on stderr and an exit status."""
+    try:
+        return _run(args, out)
     except (CredentialsError, ConfigurationError) as exc:
         # A plain-http remote apiUrl (InsecureTransportError) is the file's fault too.
         return _fail(str(exc), EXIT_USAGE)
     except TokenError as exc:
-        rejected = exc.status_code in _CLIENT_ERRORS and not exc.retryable
+        # Rejected means the server's verdict on the client: an RFC 6749 error
+        # in a 4xx, or a plain 401 or 403. A 404 page is a failing endpoint.
+        rejected = not exc.retryable and (
+            (exc.status_code in _CLIENT_ERRORS and exc.error is not None)
+            or exc.status_code in _REJECTED_STATUSES
+        )
         return _fail(str(exc), EXIT_REJECTED if rejected else EXIT_UNREACHABLE)
     except (ClarifyAuthError, requests.RequestException) as exc:
         return _fail(str(exc) or type(exc).__name__, EXIT_FAILED)
@@ -156,6 +183,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
         return run_demo(out)
     credentials = load_credentials(getattr(args, "credentials", None))
+    # A plain-http remote apiUrl is the file's fault, whatever the command (exit 2).
+    check_transport(credentials.api_url, what="credentials")
     cache: FileTokenCache | Literal[False] = (
         False
         if getattr(args, "no_cache", False)

@@ -86,6 +86,17 @@ class TokenLifecycle:
         held = "a token" if self.entry is not None else "no token"
         return f"TokenLifecycle(token_url={self.token_url!r}, holding {held})"
 
+    def use_file_cache(self, file_cache: FileTokenCache, cache_key: str) -> None:
+        """Share with other processes through ``file_cache``, unless a cache is in use already.
+
+        Authenticators of one client share one lifecycle whether or not each
+        was given a file cache; the first cache any of them brings serves all.
+        """
+        with self._lock:
+            if self.file_cache is None:
+                self.file_cache = file_cache
+                self.cache_key = cache_key
+
     # -- asking for a token ----------------------------------------------------
 
     def current(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
@@ -317,11 +328,14 @@ def lifecycle_key(
     secret: SecretStr,
     *,
     clock: Hashable,
-    file_cache: Hashable,
 ) -> tuple[Hashable, ...]:
-    """What makes two authenticators share a token: the secret enters only as a hash."""
+    """What makes two authenticators share a token: the secret enters only as a hash.
+
+    ``clock`` is ``None`` for the default clock; an injected one shares only
+    with itself (deadlines on two clocks cannot be compared).
+    """
     secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
-    return (token_url, client_id, audience, secret_hash, clock, file_cache)
+    return (token_url, client_id, audience, secret_hash, clock)
 
 
 def shared_lifecycle(key: Hashable, create: Callable[[], TokenLifecycle]) -> TokenLifecycle:

@@ -206,9 +206,10 @@ class OAuthClientCredentials(Authenticator):
             endpoint.client_secret,
             # An injected clock shares only with itself; every default clock is one.
             clock=self._injected_clock,
-            file_cache=None if cache is None else (str(cache.path), cache.lock_timeout),
         )
         lifecycle = shared_lifecycle(key, create)
+        if cache is not None:
+            lifecycle.use_file_cache(cache, cache_key)
         endpoint.clock = lifecycle.clock  # deadlines must be read on the clock they were set on
         return lifecycle
 
@@ -301,10 +302,17 @@ class OAuthClientCredentials(Authenticator):
         self._lifecycle.invalidate()
 
     def _current(self) -> CachedToken:
-        return self._lifecycle.current(
+        lifecycle = self._lifecycle
+        entry = lifecycle.entry
+        if entry is not None and lifecycle.clock() < entry.refresh_at:
+            return entry
+        # A leader may first wait for another process's lock, then fetch.
+        cache = lifecycle.file_cache
+        lock_wait = cache.lock_timeout if cache is not None else 0.0
+        return lifecycle.refresh_or_wait(
             self._fetch,
             background=self._refresh_in_background,
-            wait_s=self._endpoint.deadline + _WAIT_SLACK_S,
+            wait_s=lock_wait + self._endpoint.deadline + _WAIT_SLACK_S,
         )
 
     def _fetch(self) -> tuple[AccessToken, float]:

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
 from requests.utils import resolve_proxies
 
 from clarify_auth._auth import Authenticator
@@ -163,37 +164,54 @@ class ClarifySession(requests.Session):
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """Prepare a request; only the API's origin gets the session's credentials.
 
-        A request to another origin carries no credentials at all (not even
-        ``~/.netrc``'s), unless it names its own ``auth``.
+        The origin is judged on the URL as prepared (what is really sent), so
+        no spelling of another host passes for the API. A request to another
+        origin carries no credentials at all (not even ``~/.netrc``'s), unless
+        it names its own ``auth``.
         """
-        if request.auth is None and not self._is_api_origin(request.url or ""):
-            request.auth = _no_credentials
+        if request.auth is None:
+            request.auth = self._sign_api_origin_only
         return super().prepare_request(request)
+
+    def _sign_api_origin_only(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        auth = self.auth
+        if isinstance(auth, tuple) and len(auth) == 2:  # noqa: PLR2004 - requests' (user, password)
+            auth = HTTPBasicAuth(*auth)
+        if callable(auth) and self._is_api_origin(r.url or ""):
+            signed: requests.PreparedRequest = auth(r)
+            return signed
+        return r
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
     ) -> None:
         """On a redirect: strip ``Authorization`` across origins, keep ours within one.
 
-        ``requests`` would also put ``~/.netrc`` credentials in place of the
-        SDK's own on a same-origin redirect; it never happens here.
+        Origins compare scheme, host and port: unlike ``requests``, even an
+        http to https upgrade counts as another origin. ``requests`` would also
+        put ``~/.netrc`` credentials in place of the SDK's own on a same-origin
+        redirect; it never happens here.
         """
         headers = prepared_request.headers
-        if "Authorization" in headers and self.should_strip_auth(  # type: ignore[no-untyped-call]
-            response.request.url or "", prepared_request.url or ""
+        if "Authorization" in headers and origin_of(response.request.url or "") != origin_of(
+            prepared_request.url or ""
         ):
             del headers["Authorization"]
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send a prepared request, with the session's timeout when it has none.
 
+        Every request, redirects included, is checked as it will go out.
+
         Raises:
-            InsecureTransportError: The request is plain http (to loopback) and
-                a proxy off this machine would carry it.
+            InsecureTransportError: The request is plain http to a host that is
+                not loopback, or (to loopback) a proxy off this machine would
+                carry it.
         """
         kwargs.setdefault("timeout", self.timeout)
         url = request.url or ""
-        if url.startswith("http://"):
+        check_transport(url, what="Clarify credentials")
+        if url[:7].lower() == "http://":
             proxies = dict(kwargs.get("proxies") or self.proxies)
             check_proxy(url, resolve_proxies(request, proxies, self.trust_env), what="requests")
         return super().send(request, **kwargs)

@@ -201,8 +201,9 @@ def parse_token_response(data: Any, *, token_url: str, sent_at_wall: float) -> A
             f"invalid {', '.join(fields)}"
         ) from None
     if token.token_type.lower() != "bearer":
+        # The type is not quoted: an endpoint may echo anything there, a secret too.
         raise TokenError(
-            f"token endpoint {token_url} issued a token of type {token.token_type[:20]!r}; "
+            f"token endpoint {token_url} issued a token whose token_type is not Bearer; "
             "only Bearer tokens are supported"
         )
     if token.expires_in > _MAX_CACHE_LIFETIME_S:

@@ -295,11 +295,14 @@ class TokenEndpoint:
                 # A captive portal or proxy page: worth another try.
                 return _Failure(f"{where} with a body that is not JSON", status, retryable=True)
             try:
-                return parse_token_response(
+                token = parse_token_response(
                     data, token_url=self.token_url, sent_at_wall=sent_at_wall
                 )
             except TokenError as exc:
-                return _Failure(str(exc), status)
+                return _Failure(self._scrub(str(exc)), status)
+            if token.scope is not None and (scope := self._scrub(token.scope)) != token.scope:
+                token = token.model_copy(update={"scope": scope})  # an echo, never shown
+            return token
         if 300 <= status < 400:  # noqa: PLR2004 - the 3xx range
             return _Failure(f"{where}, a redirect; token requests do not follow redirects", status)
         error, description = _rfc6749_error(data)

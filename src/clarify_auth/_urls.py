@@ -7,6 +7,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from requests import PreparedRequest
+from requests.exceptions import RequestException
 from requests.utils import select_proxy
 
 from clarify_auth._errors import InsecureTransportError
@@ -97,7 +99,20 @@ def origin_of(url: str) -> Origin | None:
     host = (parts.hostname or "").rstrip(".")
     if scheme not in _DEFAULT_PORTS or not host:
         return None
+    if not host.isascii():
+        host = _idna(host)
     return (scheme, host, port if port is not None else _DEFAULT_PORTS[scheme])
+
+
+@lru_cache(maxsize=64)
+def _idna(host: str) -> str:
+    """The host as ``requests`` sends it: its own IDNA encoding, asked of it."""
+    prepared = PreparedRequest()
+    try:
+        prepared.prepare_url(f"http://{host}/", None)
+    except RequestException:
+        return host
+    return urlsplit(str(prepared.url)).hostname or host
 
 
 def check_proxy(url: str, proxies: Mapping[str, str] | None, *, what: str) -> None:
@@ -110,7 +125,7 @@ def check_proxy(url: str, proxies: Mapping[str, str] | None, *, what: str) -> No
     Raises:
         InsecureTransportError: ``url`` is plain http and its proxy is not loopback.
     """
-    if not url.startswith("http://") or not proxies:
+    if url[:7].lower() != "http://" or not proxies:
         return
     proxy = select_proxy(url, dict(proxies))
     if not proxy:

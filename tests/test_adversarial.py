@@ -1,4 +1,4 @@
-"""Review findings: each test breaks a promise of the public contract (loopback or mocks only)."""
+"""Breaks an adversarial review found: origin spellings, echoes, cache sharing, CLI verdicts."""
 
 from __future__ import annotations
 
@@ -162,6 +162,7 @@ def test_expires_at_of_a_token_from_the_file_cache_is_its_own(fake, tmp_path):
     stored = json.loads(entry.read_text())
     stored["refresh_at"] -= 3500  # as if written by a process 3500 s ago
     stored["expires_at"] -= 3500
+    stored["token_expires_at"] -= 3500
     entry.write_text(json.dumps(stored))
 
     token = OAuthClientCredentials.from_credentials(
