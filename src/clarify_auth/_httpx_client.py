@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+import requests
 
 from clarify_auth._auth import Authenticator
 from clarify_auth._config import checked_timeout
@@ -49,6 +50,9 @@ class _Setup:
     owns_authenticator: bool
     api_version: str | None
     httpx_options: dict[str, Any]
+    # The client's network settings in requests' terms, read by its own
+    # authenticator at each token request (held here: it keeps a weak reference).
+    token_settings: requests.Session | None
 
 
 def _setup(
@@ -76,9 +80,14 @@ def _setup(
     if not isinstance(credentials, Credentials):
         credentials = load_credentials(credentials)
     owns = authenticator is None
+    token_settings = None
     if authenticator is None:
         options = {} if token_cache is None else {"token_cache": token_cache}
         authenticator = Authenticator.from_credentials(credentials, **options)
+        take = getattr(authenticator, "_take_transport_settings_from", None)
+        if take is not None:
+            token_settings = _token_request_settings(httpx_options)
+            take(token_settings)  # token requests go the way this client's requests go
     elif token_cache is not None:
         raise TypeError("pass either authenticator= or token_cache= for it, not both")
     elif not isinstance(authenticator, Authenticator):
@@ -97,7 +106,34 @@ def _setup(
         headers=headers,
         timeout=checked,
     )
-    return _Setup(credentials, authenticator, owns, api_version, httpx_options)
+    return _Setup(credentials, authenticator, owns, api_version, httpx_options, token_settings)
+
+
+def _token_request_settings(options: Mapping[str, Any]) -> requests.Session:
+    """The client's ``trust_env``, ``proxy``, ``verify`` and ``cert``, in ``requests``' terms.
+
+    Token requests go through ``requests``; this carries over what maps one to
+    one. An ``ssl.SSLContext`` as ``verify`` does not: the token requests then
+    verify against ``requests``' CA bundle (pass your own authenticator with
+    ``session=`` for full control).
+    """
+    settings = requests.Session()
+    settings.trust_env = bool(options.get("trust_env", True))
+    proxy = options.get("proxy")
+    if proxy is not None:
+        if isinstance(proxy, httpx.Proxy):
+            url = proxy.url
+            if proxy.auth is not None:
+                url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
+            proxy = url
+        settings.proxies = {"http": str(proxy), "https": str(proxy)}
+    verify = options.get("verify", True)
+    if isinstance(verify, bool | str):
+        settings.verify = verify
+    cert = options.get("cert")
+    if isinstance(cert, str) or (isinstance(cert, tuple) and len(cert) == 2):  # noqa: PLR2004
+        settings.cert = cert
+    return settings
 
 
 def _httpx_timeout(timeout: object, *, what: str) -> httpx.Timeout:
@@ -159,6 +195,8 @@ class _ClarifyClient:
         return {"jsonrpc": "2.0", "method": method, "id": request_id, "params": params or {}}
 
     def _close_authenticator(self) -> None:
+        if self._clarify.token_settings is not None:
+            self._clarify.token_settings.close()
         if self._clarify.owns_authenticator:
             close = getattr(self._clarify.authenticator, "close", None)
             if callable(close):
