@@ -35,8 +35,8 @@ except ImportError as exc:
     raise ImportError(msg, name=exc.name) from exc
 
 from clarify_auth._httpx_auth import ClarifyAuth
-from clarify_auth._httpx_client import DEFAULT_TIMEOUT, AsyncClient, Client
+from clarify_auth._httpx_client import AsyncClient, Client
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "ClarifyAuth", "Client"]
+__all__ = ["AsyncClient", "ClarifyAuth", "Client"]
 
 del anyio, httpx  # imported above only to tell a missing extra apart
