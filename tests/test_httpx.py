@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -27,7 +29,8 @@ from clarify_auth.httpx import AsyncClient, ClarifyAuth, Client
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
 from conftest import basic_dict
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+ROOT = Path(__file__).resolve().parents[1]
+SRC = str(ROOT / "src")
 
 
 @pytest.fixture
@@ -290,6 +293,31 @@ def test_an_explicit_file_cache_and_none(fake, tmp_path):
         uncached.rpc("clarify.selectItems")
 
     assert fake.token_requests == 2
+
+
+def test_32_threads_on_one_client_cold_cost_one_token_request(fake):
+    """Thirty-two threads calling through one Client with no token yet share one fetch."""
+    fake.token_latency = 0.2
+    barrier = threading.Barrier(32)
+    errors: list[BaseException] = []
+
+    def call(client: Client) -> None:
+        barrier.wait()
+        try:
+            client.rpc("clarify.selectItems")
+        except BaseException as exc:
+            errors.append(exc)
+
+    with Client(fake.credentials()) as client:
+        threads = [threading.Thread(target=call, args=(client,)) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+
+    assert errors == []
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 32
 
 
 # -- 401 --------------------------------------------------------------------------------------------
@@ -609,3 +637,52 @@ def test_public_names():
     assert issubclass(Client, httpx.Client)
     assert issubclass(AsyncClient, httpx.AsyncClient)
     assert issubclass(ClarifyAuth, httpx.Auth)
+
+
+# -- examples ------------------------------------------------------------------------------------
+
+
+def run_example(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        ("httpx_client.py", [], "clarify.selectItems answered 0 items"),
+        ("httpx_async.py", [], "20 concurrent calls on asyncio: 0 items"),
+        ("httpx_async.py", ["--trio"], "20 concurrent calls on trio: 0 items"),
+    ],
+    ids=["client", "async", "async-trio"],
+)
+def test_examples_run_with_one_token_request(fake, tmp_path, name, args, expected):
+    """The httpx examples run against a credentials file and fetch one token each."""
+    path = fake.write_credentials(tmp_path / "clarify-credentials.json")
+    fake.token_latency = 0.1  # the async example's calls all start before the token exists
+
+    result = run_example(name, str(path), *args)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expected in result.stdout
+    assert fake.token_requests == 1
+
+
+@pytest.mark.parametrize("name", ["httpx_client.py", "httpx_async.py"])
+def test_examples_report_rejected_credentials_in_one_line(fake, tmp_path, name):
+    """With credentials the token endpoint refuses, an example exits 1 and shows no secret."""
+    path = fake.write_credentials(tmp_path / "clarify-credentials.json")
+    fake.fail_token_requests(50, status=401)
+
+    result = run_example(name, str(path))
+
+    assert result.returncode == 1
+    assert "access_denied" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fake.client_secret not in result.stderr + result.stdout

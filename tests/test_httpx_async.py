@@ -15,6 +15,7 @@ from _loopback import LoopbackServer, Reply
 from clarify_auth import Authenticator, RPCError, TokenError
 from clarify_auth.httpx import AsyncClient, ClarifyAuth
 from clarify_auth.testing import FakeClarify
+from conftest import FakeClock
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -144,6 +145,32 @@ async def test_a_fresh_token_is_read_on_the_loop_without_a_worker_thread(fake, m
 
     assert len(results) == 4
     assert fake.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_refresh_ahead_of_expiry_makes_no_call_wait(fake):
+    """Inside the refresh window a call goes out at once with the old token; the new one follows."""
+    clock = FakeClock()
+    auth = Authenticator.from_credentials(fake.credentials(), clock=clock, sleep=clock.sleep)
+
+    async with AsyncClient(fake.credentials(), authenticator=auth) as client:
+        await client.rpc("clarify.selectItems")
+        fake.token_latency = 0.3
+        clock.advance(3400)  # a 3600 s token is refreshed in its last 300 s
+        started = time.monotonic()
+        await client.rpc("clarify.selectItems")
+        waited = time.monotonic() - started
+        with anyio.fail_after(5):
+            while fake.tokens_issued < 2:  # noqa: ASYNC110 - a counter on the fake's thread
+                await anyio.sleep(0.02)
+        await client.rpc("clarify.selectItems")
+
+    first, during, after = [
+        r.headers["Authorization"] for r in fake.requests if r.path == "/v1/rpc"
+    ]
+    assert waited < 0.2
+    assert first == during != after
+    assert fake.token_requests == 2
 
 
 @pytest.mark.anyio
