@@ -413,6 +413,27 @@ def test_another_origin_gets_no_credentials(fake, other):
     assert "Authorization" not in other.seen[0].headers
 
 
+@pytest.mark.parametrize(
+    ("template", "signed"),
+    [
+        ("http://localhost:{port}/v1/rpc", False),  # another host name for the same address
+        ("HTTP://127.0.0.1:{port}/v1/rpc", True),  # the same origin spelled differently
+        ("http://someone@127.0.0.1:{port}/v1/rpc", True),  # user info is not the origin
+    ],
+    ids=["localhost", "upper-case-scheme", "user-info"],
+)
+def test_the_origin_is_scheme_host_and_port(fake, template, signed):
+    """Only a request to the API's scheme, host and port carries Authorization."""
+    with Client(fake.credentials()) as client:
+        client.rpc("clarify.selectItems")  # the origin is trusted from here on
+
+        client.post(template.format(port=fake.port), json={"jsonrpc": "2.0", "method": "x"})
+
+    assert fake.requests[-1].headers.get("Authorization", "").startswith("Bearer ") is signed
+    assert signed or "Authorization" not in fake.requests[-1].headers
+    assert fake.token_requests == 1
+
+
 def test_a_plain_httpx_client_with_clarify_auth_signs_the_api_only(fake, other):
     """ClarifyAuth on a user's own httpx.Client signs the API's origin and nothing else."""
     auth = ClarifyAuth(Authenticator.from_credentials(fake.credentials()))

@@ -74,6 +74,7 @@ class ClarifyAuth(httpx.Auth):
                 f"got {type(authenticator).__name__}"
             )
         self._authenticator = authenticator
+        self._signed_origin: tuple[str, bytes, int | None] | None = None
         self._api_prefix = "\0"
         self._api_origin = None
         if api_url is not None:
@@ -139,14 +140,23 @@ class ClarifyAuth(httpx.Auth):
 
     def _signs(self, request: httpx.Request) -> bool:
         """Whether ``request`` gets credentials; raises for plain http to a remote host."""
-        url = str(request.url)
+        parsed = request.url
+        # httpx has the origin's parts at hand; building the URL's text costs more than
+        # the rest of the hot path. The same origin always gets the same answer.
+        origin = (parsed.scheme, parsed.raw_host, parsed.port)
+        if origin == self._signed_origin:
+            return True
+        url = str(parsed)
         if (
             self._api_origin is not None
             and not url.startswith(self._api_prefix)
             and origin_of(url) != self._api_origin
         ):
             return False
-        return self._authenticator.signs(url)
+        if not self._authenticator.signs(url):
+            return False
+        self._signed_origin = origin
+        return True
 
     def _refused_token(self, response: httpx.Response) -> str | None:
         """The bearer header the API refused with a 401, or ``None`` (no retry).
