@@ -551,13 +551,13 @@ def test_a_loopback_proxy_or_trust_env_false_is_fine(fake, monkeypatch):
 
 def test_the_clients_network_settings_apply_to_its_token_requests():
     """trust_env, proxy (with its auth), verify and cert carry over to the token requests."""
-    from clarify_auth._httpx_client import _token_request_settings
+    from clarify_auth._httpx_network import token_request_settings
 
     proxy = httpx.Proxy("http://127.0.0.1:3128", auth=("user", "test-secret-proxy"))
-    mapped = _token_request_settings(
+    mapped = token_request_settings(
         {"trust_env": False, "proxy": proxy, "verify": False, "cert": ("c.pem", "k.pem")}
     )
-    plain = _token_request_settings({"proxy": "http://127.0.0.1:3128", "verify": object()})
+    plain = token_request_settings({"proxy": "http://127.0.0.1:3128", "verify": object()})
 
     assert mapped.trust_env is False
     assert mapped.proxies == {"http": "http://user:test-secret-proxy@127.0.0.1:3128"} | {

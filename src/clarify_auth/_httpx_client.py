@@ -8,26 +8,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-import requests
 
 from clarify_auth._auth import Authenticator
 from clarify_auth._config import checked_timeout
 from clarify_auth._credentials import Credentials, load_credentials
-from clarify_auth._errors import ConfigurationError, InsecureTransportError, RPCResponseError
+from clarify_auth._errors import ConfigurationError, RPCResponseError
 from clarify_auth._httpx_auth import ClarifyAuth
+from clarify_auth._httpx_network import refuse_remote_proxy, token_request_settings
 from clarify_auth._session import (
     _API_VERSION,
     DEFAULT_API_TIMEOUT,
     DEFAULT_API_VERSION,
     _rpc_error,
 )
-from clarify_auth._urls import is_loopback_host
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
 
+    import requests
     from typing_extensions import Self
 
     from clarify_auth._cache import FileTokenCache
@@ -86,7 +86,7 @@ def _setup(
         authenticator = Authenticator.from_credentials(credentials, **options)
         take = getattr(authenticator, "_take_transport_settings_from", None)
         if take is not None:
-            token_settings = _token_request_settings(httpx_options)
+            token_settings = token_request_settings(httpx_options)
             take(token_settings)  # token requests go the way this client's requests go
     elif token_cache is not None:
         raise TypeError("pass either authenticator= or token_cache= for it, not both")
@@ -107,33 +107,6 @@ def _setup(
         timeout=checked,
     )
     return _Setup(credentials, authenticator, owns, api_version, httpx_options, token_settings)
-
-
-def _token_request_settings(options: Mapping[str, Any]) -> requests.Session:
-    """The client's ``trust_env``, ``proxy``, ``verify`` and ``cert``, in ``requests``' terms.
-
-    Token requests go through ``requests``; this carries over what maps one to
-    one. An ``ssl.SSLContext`` as ``verify`` does not: the token requests then
-    verify against ``requests``' CA bundle (pass your own authenticator with
-    ``session=`` for full control).
-    """
-    settings = requests.Session()
-    settings.trust_env = bool(options.get("trust_env", True))
-    proxy = options.get("proxy")
-    if proxy is not None:
-        if isinstance(proxy, httpx.Proxy):
-            url = proxy.url
-            if proxy.auth is not None:
-                url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
-            proxy = url
-        settings.proxies = {"http": str(proxy), "https": str(proxy)}
-    verify = options.get("verify", True)
-    if isinstance(verify, bool | str):
-        settings.verify = verify
-    cert = options.get("cert")
-    if isinstance(cert, str) or (isinstance(cert, tuple) and len(cert) == 2):  # noqa: PLR2004
-        settings.cert = cert
-    return settings
 
 
 def _httpx_timeout(timeout: object, *, what: str) -> httpx.Timeout:
@@ -159,7 +132,7 @@ class _ClarifyClient:
     def _take(self, setup: _Setup, client: httpx.Client | httpx.AsyncClient) -> None:
         self._clarify = setup
         self._rpc_ids = itertools.count(1)
-        _refuse_remote_proxy(client, setup.credentials.api_url)
+        refuse_remote_proxy(client, setup.credentials.api_url)
 
     @property
     def credentials(self) -> Credentials:
@@ -213,10 +186,11 @@ class Client(_ClarifyClient, httpx.Client):
     credentials. After a 401 on an OAuth token, the token is dropped and the
     request retried once with a new one.
 
-    Token requests go through ``requests`` with its own settings, not through
-    this client's ``proxy`` or ``verify``; pass
-    ``authenticator=Authenticator.from_credentials(creds, session=...)`` to
-    send them through a ``requests.Session`` set up for your network.
+    Token requests go through ``requests``, with this client's ``trust_env``,
+    ``proxy``, ``verify`` (a bool or a path) and ``cert``. An ``ssl.SSLContext``
+    as ``verify`` does not carry over: for full control pass
+    ``authenticator=Authenticator.from_credentials(creds, session=...)`` with a
+    ``requests.Session`` set up for your network.
 
     Args:
         credentials: :class:`~clarify_auth.Credentials`, a path to a
@@ -385,24 +359,3 @@ def _rpc_result(method: str, response: httpx.Response) -> Any:
     if "result" not in body:
         raise RPCResponseError(f"{method}: the answer has neither result nor error")
     return body["result"]
-
-
-def _refuse_remote_proxy(client: httpx.Client | httpx.AsyncClient, api_url: str) -> None:
-    """Refuse a plain-http API that a proxy off this machine would carry in clear.
-
-    httpx settles its proxies (``proxy=``, ``mounts=``, the environment) when
-    the client is built, so this looks once, at the transport httpx would use.
-    """
-    if not api_url.startswith("http://"):
-        return
-    transport = client._transport_for_url(httpx.URL(api_url))  # noqa: SLF001 - httpx's own choice
-    proxy_url = getattr(getattr(transport, "_pool", None), "_proxy_url", None)
-    host = getattr(proxy_url, "host", None)
-    if host is None:
-        return
-    proxy_host = host.decode("ascii") if isinstance(host, bytes) else str(host)
-    if not is_loopback_host(proxy_host):
-        raise InsecureTransportError(
-            f"refusing to send Clarify credentials over plain http through the proxy at "
-            f"{proxy_host}, which is not on this machine; use https, or set no_proxy for this host"
-        )
