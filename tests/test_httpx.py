@@ -89,6 +89,9 @@ def test_base_url_is_the_api_url_and_paths_resolve_against_it(fake):
     assert str(client.base_url) == fake.api_url
     assert client.api_url == fake.api_url
     assert client.integration == "test-integration"
+    assert client.credentials == fake.credentials()
+    assert client.api_version == "1.1"
+    assert client.auth.authenticator is client.authenticator  # type: ignore[union-attr]
     assert response.request.url == fake.rpc_url
     assert response.json()["error"]["code"] == -32601
 
@@ -558,6 +561,7 @@ def test_the_clients_network_settings_apply_to_its_token_requests():
         {"trust_env": False, "proxy": proxy, "verify": False, "cert": ("c.pem", "k.pem")}
     )
     plain = token_request_settings({"proxy": "http://127.0.0.1:3128", "verify": object()})
+    no_auth = token_request_settings({"proxy": httpx.Proxy("http://127.0.0.1:3128")})
 
     assert mapped.trust_env is False
     assert mapped.proxies == {"http": "http://user:test-secret-proxy@127.0.0.1:3128"} | {
@@ -568,8 +572,17 @@ def test_the_clients_network_settings_apply_to_its_token_requests():
     assert plain.trust_env is True
     assert plain.proxies["https"] == "http://127.0.0.1:3128"
     assert plain.verify is True  # an SSLContext does not map: requests' own CA bundle
-    mapped.close()
-    plain.close()
+    assert no_auth.proxies["http"] == "http://127.0.0.1:3128"
+    for settings in (mapped, plain, no_auth):
+        settings.close()
+
+
+def test_an_https_api_needs_no_proxy_check(oauth_creds, monkeypatch):
+    """https is tunnelled end to end: a remote proxy is fine for it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+
+    with Client(oauth_creds) as client:
+        assert str(client.base_url) == "https://api.clarify.io/v1/"
 
 
 # -- secrets and imports ------------------------------------------------------------------------

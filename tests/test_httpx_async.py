@@ -225,6 +225,37 @@ async def test_rpc_errors_and_http_errors(fake):
     assert fake.token_requests == 2
 
 
+class LookedUpHeader(Authenticator):
+    """A user's own authenticator whose authorization() may block (a vault lookup)."""
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        self.threads: set[str] = set()
+
+    def authorization(self) -> str:
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.01)
+        return self.header
+
+
+@pytest.mark.anyio
+async def test_a_custom_authenticator_is_asked_on_a_worker_thread(fake):
+    """An Authenticator subclass may block in authorization(): it runs off the event loop."""
+    import base64
+    import threading
+
+    pair = base64.b64encode(f"{fake.integration}:{fake.basic_password}".encode()).decode()
+    custom = LookedUpHeader(f"Basic {pair}")
+
+    async with AsyncClient(fake.credentials(), authenticator=custom) as client:
+        await client.rpc("clarify.selectItems")
+
+    assert fake.rpc_calls == 1
+    assert threading.current_thread().name not in custom.threads
+
+
 @pytest.mark.anyio
 async def test_basic_auth_is_signed_and_not_retried(fake):
     """Basic credentials need no token request; a 401 is returned as is."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 try:
     import anyio
     import httpx
-except ImportError as exc:
+except ImportError as exc:  # pragma: no cover - tested in a subprocess without httpx
     missing = exc.name or "httpx"
     msg = (
         f"clarify_auth.httpx needs the 'httpx' extra ({missing} is not installed): "
