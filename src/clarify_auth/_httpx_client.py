@@ -1,0 +1,361 @@
+"""``Client`` and ``AsyncClient``: the ``httpx`` counterparts of ``ClarifySession``."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+from clarify_auth._auth import Authenticator
+from clarify_auth._config import checked_timeout
+from clarify_auth._credentials import Credentials, load_credentials
+from clarify_auth._errors import ConfigurationError, RPCResponseError
+from clarify_auth._httpx_auth import ClarifyAuth
+from clarify_auth._httpx_network import refuse_remote_proxy, token_request_settings
+from clarify_auth._session import (
+    _API_VERSION,
+    DEFAULT_API_TIMEOUT,
+    DEFAULT_API_VERSION,
+    _rpc_error,
+)
+from clarify_auth._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    import requests
+    from typing_extensions import Self
+
+    from clarify_auth._cache import FileTokenCache
+    from clarify_auth._config import TimeoutSpec
+
+__all__ = ["AsyncClient", "Client"]
+
+USER_AGENT = f"clarify-auth/{__version__} python-httpx/{httpx.__version__}"
+
+CredentialsSource = Credentials | str | os.PathLike[str] | None
+TimeoutOption = httpx.Timeout | float | tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What both clients are built from, checked once."""
+
+    credentials: Credentials
+    authenticator: Authenticator
+    owns_authenticator: bool
+    api_version: str | None
+    httpx_options: dict[str, Any]
+    # The client's network settings in requests' terms, read by its own
+    # authenticator at each token request (held here: it keeps a weak reference).
+    token_settings: requests.Session | None
+
+
+def _setup(
+    kind: str,
+    credentials: CredentialsSource,
+    authenticator: Authenticator | None,
+    api_version: str | None,
+    timeout: TimeoutOption,
+    token_cache: FileTokenCache | Literal[False] | None,
+    httpx_options: dict[str, Any],
+) -> _Setup:
+    if api_version is not None and (
+        not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version)
+    ):
+        raise ConfigurationError(
+            "api_version must look like '1.1', '1.1beta1', '2.0alpha3' or '1.2rc1' "
+            "(MAJOR.MINOR, optionally followed by alphaN, betaN or rcN), or be None"
+        )
+    for taken in ("base_url", "auth"):
+        if taken in httpx_options:
+            raise TypeError(
+                f"{kind}: {taken} comes from the credentials (apiUrl) and the authenticator"
+            )
+    checked = _httpx_timeout(timeout, what=f"{kind}: timeout")
+    if not isinstance(credentials, Credentials):
+        credentials = load_credentials(credentials)
+    owns = authenticator is None
+    token_settings = None
+    if authenticator is None:
+        options = {} if token_cache is None else {"token_cache": token_cache}
+        authenticator = Authenticator.from_credentials(credentials, **options)
+        take = getattr(authenticator, "_take_transport_settings_from", None)
+        if take is not None:
+            token_settings = token_request_settings(httpx_options)
+            take(token_settings)  # token requests go the way this client's requests go
+    elif token_cache is not None:
+        raise TypeError("pass either authenticator= or token_cache= for it, not both")
+    elif not isinstance(authenticator, Authenticator):
+        raise TypeError(
+            "authenticator must be a clarify_auth.Authenticator, "
+            f"got {type(authenticator).__name__}"
+        )
+    headers = httpx.Headers({"User-Agent": USER_AGENT})
+    headers.update(httpx_options.pop("headers", None) or {})
+    if api_version is not None:
+        headers["X-API-Version"] = api_version
+    httpx_options.update(
+        base_url=credentials.api_url,
+        # Restricted to the API's origin even when the caller's own authenticator is not.
+        auth=ClarifyAuth(authenticator, api_url=credentials.api_url),
+        headers=headers,
+        timeout=checked,
+    )
+    return _Setup(credentials, authenticator, owns, api_version, httpx_options, token_settings)
+
+
+def _httpx_timeout(timeout: object, *, what: str) -> httpx.Timeout:
+    """An ``httpx.Timeout`` from one, from seconds, or from ``(connect, read)`` seconds."""
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return httpx.Timeout(timeout)
+    checked: TimeoutSpec = checked_timeout(timeout, what=what)
+    if isinstance(checked, tuple):
+        connect, read = checked
+        return httpx.Timeout(read, connect=connect)
+    return httpx.Timeout(checked)
+
+
+#: For requests that pass none: 5 s to connect, 60 s for the rest, as ``ClarifySession``.
+DEFAULT_TIMEOUT = _httpx_timeout(DEFAULT_API_TIMEOUT, what="timeout")
+
+
+class _ClarifyClient:
+    """What ``Client`` and ``AsyncClient`` add to their ``httpx`` base class."""
+
+    _clarify: _Setup
+
+    def _take(self, setup: _Setup, client: httpx.Client | httpx.AsyncClient) -> None:
+        self._clarify = setup
+        self._rpc_ids = itertools.count(1)
+        refuse_remote_proxy(client, setup.credentials.api_url)
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials this client signs with."""
+        return self._clarify.credentials
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """The authenticator that signs this client's requests to the API."""
+        return self._clarify.authenticator
+
+    @property
+    def integration(self) -> str:
+        """The integration ID from the credentials."""
+        return self._clarify.credentials.integration
+
+    @property
+    def api_url(self) -> str:
+        """The API base URL from the credentials, ending in ``/`` (the ``base_url``)."""
+        return self._clarify.credentials.api_url
+
+    @property
+    def api_version(self) -> str | None:
+        """Sent as ``X-API-Version``, or ``None``."""
+        return self._clarify.api_version
+
+    def __repr__(self) -> str:
+        """Show the integration and API URL, never a secret."""
+        return f"{type(self).__name__}(integration={self.integration!r}, api_url={self.api_url!r})"
+
+    def _rpc_payload(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        request_id = next(self._rpc_ids)
+        return {"jsonrpc": "2.0", "method": method, "id": request_id, "params": params or {}}
+
+    def _close_authenticator(self) -> None:
+        if self._clarify.token_settings is not None:
+            self._clarify.token_settings.close()
+        if self._clarify.owns_authenticator:
+            close = getattr(self._clarify.authenticator, "close", None)
+            if callable(close):
+                close()
+
+
+class Client(_ClarifyClient, httpx.Client):
+    """An ``httpx.Client`` that talks to one Clarify integration.
+
+    ``base_url`` is the credentials' ``apiUrl``; every request to its origin
+    carries ``Authorization`` (through :class:`ClarifyAuth`, so the token is
+    shared with every other client and session of the same credentials), and
+    every request ``X-API-Version``. Requests to other origins carry no
+    credentials. After a 401 on an OAuth token, the token is dropped and the
+    request retried once with a new one.
+
+    Token requests go through ``requests``, with this client's ``trust_env``,
+    ``proxy``, ``verify`` (a bool or a path) and ``cert``. An ``ssl.SSLContext``
+    as ``verify`` does not carry over: for full control pass
+    ``authenticator=Authenticator.from_credentials(creds, session=...)`` with a
+    ``requests.Session`` set up for your network.
+
+    Args:
+        credentials: :class:`~clarify_auth.Credentials`, a path to a
+            credentials file, or ``None`` to find one with
+            :func:`~clarify_auth.load_credentials`.
+        authenticator: Use this instead of the one the credentials call for.
+        api_version: Sent as ``X-API-Version``; ``None`` sends no such header.
+        timeout: An ``httpx.Timeout``, seconds, or ``(connect, read)``
+            seconds; by default 5 s to connect and 60 s for the rest.
+        token_cache: A :class:`~clarify_auth.FileTokenCache`, ``False`` for
+            none, or ``None`` to follow ``CLARIFY_TOKEN_CACHE``.
+        httpx_options: Passed to ``httpx.Client`` (``headers`` are added to ours).
+
+    Raises:
+        InsecureTransportError: The API is plain ``http`` and a proxy off this
+            machine would carry it.
+
+    Example:
+        >>> with Client("clarify-credentials.json") as client:  # doctest: +SKIP
+        ...     items = client.rpc("clarify.selectItems", {"query": {"limit": 10}})
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialsSource = None,
+        *,
+        authenticator: Authenticator | None = None,
+        api_version: str | None = DEFAULT_API_VERSION,
+        timeout: TimeoutOption = DEFAULT_TIMEOUT,
+        token_cache: FileTokenCache | Literal[False] | None = None,
+        **httpx_options: Any,
+    ) -> None:
+        """Load the credentials (when not given) and set up auth, base URL and headers."""
+        setup = _setup(
+            "Client", credentials, authenticator, api_version, timeout, token_cache, httpx_options
+        )
+        super().__init__(**setup.httpx_options)
+        try:
+            self._take(setup, self)
+        except BaseException:
+            self.close()
+            raise
+
+    def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call a JSON-RPC 2.0 method at ``{api_url}rpc`` and return its ``result``.
+
+        Raises:
+            RPCError: The answer carried a JSON-RPC ``error`` member.
+            RPCResponseError: The answer was not a JSON-RPC response.
+            httpx.HTTPStatusError: The HTTP status was not 2xx.
+        """
+        response = self.post("rpc", json=self._rpc_payload(method, params))
+        return _rpc_result(method, response)
+
+    def close(self) -> None:
+        """Close the connections, and the authenticator's if this client made it."""
+        super().close()
+        self._close_authenticator()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        """Close, as :meth:`close` does."""
+        super().__exit__(exc_type, exc_value, traceback)
+        self._close_authenticator()
+
+    def __enter__(self) -> Self:
+        """Open, for ``with Client(...) as client:``."""
+        super().__enter__()
+        return self
+
+
+class AsyncClient(_ClarifyClient, httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` that talks to one Clarify integration.
+
+    The async twin of :class:`Client`, with the same arguments; ``rpc()`` is
+    awaitable. Token requests run on a worker thread, so the event loop never
+    waits on one, and the token is shared with every client, session and
+    thread in the process. The client works under asyncio and trio.
+
+    An ``httpx.AsyncClient`` keeps connections that belong to the event loop
+    that opened them: make one per event loop (``async with AsyncClient(...)``
+    inside the coroutine that ``asyncio.run()`` runs). A new client costs no
+    token request, since the token lives in the process. A client built with
+    ``limits=httpx.Limits(max_keepalive_connections=0)`` keeps no connection
+    and can serve one ``asyncio.run()`` after another.
+
+    Example:
+        >>> async def main():  # doctest: +SKIP
+        ...     async with AsyncClient("clarify-credentials.json") as client:
+        ...         return await client.rpc("clarify.selectItems", {"query": {"limit": 10}})
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialsSource = None,
+        *,
+        authenticator: Authenticator | None = None,
+        api_version: str | None = DEFAULT_API_VERSION,
+        timeout: TimeoutOption = DEFAULT_TIMEOUT,
+        token_cache: FileTokenCache | Literal[False] | None = None,
+        **httpx_options: Any,
+    ) -> None:
+        """Load the credentials (when not given) and set up auth, base URL and headers."""
+        setup = _setup(
+            "AsyncClient",
+            credentials,
+            authenticator,
+            api_version,
+            timeout,
+            token_cache,
+            httpx_options,
+        )
+        super().__init__(**setup.httpx_options)
+        self._take(setup, self)
+
+    async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call a JSON-RPC 2.0 method at ``{api_url}rpc`` and return its ``result``.
+
+        Raises:
+            RPCError: The answer carried a JSON-RPC ``error`` member.
+            RPCResponseError: The answer was not a JSON-RPC response.
+            httpx.HTTPStatusError: The HTTP status was not 2xx.
+        """
+        response = await self.post("rpc", json=self._rpc_payload(method, params))
+        return _rpc_result(method, response)
+
+    async def aclose(self) -> None:
+        """Close the connections, and the authenticator's if this client made it."""
+        await super().aclose()
+        self._close_authenticator()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        """Close, as :meth:`aclose` does."""
+        await super().__aexit__(exc_type, exc_value, traceback)
+        self._close_authenticator()
+
+    async def __aenter__(self) -> Self:
+        """Open, for ``async with AsyncClient(...) as client:``."""
+        await super().__aenter__()
+        return self
+
+
+def _rpc_result(method: str, response: httpx.Response) -> Any:
+    """The ``result`` of a JSON-RPC answer, or the error it carries, as ``ClarifySession.rpc``."""
+    response.raise_for_status()
+    try:
+        body = response.json()
+    except ValueError:
+        raise RPCResponseError(
+            f"{method}: the answer ({response.status_code}, "
+            f"{response.headers.get('Content-Type', 'no content type')}) is not JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise RPCResponseError(f"{method}: the answer is not a JSON-RPC response object")
+    if body.get("error") is not None:
+        raise _rpc_error(method, body["error"])
+    if "result" not in body:
+        raise RPCResponseError(f"{method}: the answer has neither result nor error")
+    return body["result"]

@@ -1,0 +1,42 @@
+"""Clarify for ``httpx``, sync and async (extra ``httpx``).
+
+``pip install 'clarify-auth[httpx]'``. Three names:
+
+- :class:`ClarifyAuth`: an ``httpx.Auth`` around any
+  :class:`~clarify_auth.Authenticator`, for your own ``httpx.Client`` or
+  ``httpx.AsyncClient``;
+- :class:`Client` and :class:`AsyncClient`: the ``httpx`` counterparts of
+  :class:`~clarify_auth.ClarifySession`, with ``base_url`` set to the API,
+  ``X-API-Version`` on every request and ``rpc()``.
+
+They share the token with everything else in the process that uses the same
+credentials (one token request for a ``ClarifySession``, a ``Client`` and an
+``AsyncClient`` together), send credentials only to the API's origin, and
+retry once after a 401. The async flow fetches tokens on a worker thread and
+is bound to no event loop: it works across ``asyncio.run()`` calls and under trio.
+
+Example:
+    >>> import clarify_auth.httpx
+    >>> with clarify_auth.httpx.Client("clarify-credentials.json") as client:  # doctest: +SKIP
+    ...     items = client.rpc("clarify.selectItems", {"query": {"limit": 10}})
+"""
+
+from __future__ import annotations
+
+try:
+    import anyio
+    import httpx
+except ImportError as exc:  # pragma: no cover - tested in a subprocess without httpx
+    missing = exc.name or "httpx"
+    msg = (
+        f"clarify_auth.httpx needs the 'httpx' extra ({missing} is not installed): "
+        "pip install 'clarify-auth[httpx]'"
+    )
+    raise ImportError(msg, name=exc.name) from exc
+
+from clarify_auth._httpx_auth import ClarifyAuth
+from clarify_auth._httpx_client import AsyncClient, Client
+
+__all__ = ["AsyncClient", "ClarifyAuth", "Client"]
+
+del anyio, httpx  # imported above only to tell a missing extra apart

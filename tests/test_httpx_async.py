@@ -1,0 +1,352 @@
+"""clarify_auth.httpx with httpx.AsyncClient: asyncio and trio, one flight, no loop bound."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import anyio
+import httpx
+import pytest
+
+import clarify_auth._httpx_auth
+from _loopback import LoopbackServer, Reply
+from clarify_auth import Authenticator, RPCError, TokenError
+from clarify_auth.httpx import AsyncClient, ClarifyAuth
+from clarify_auth.testing import FakeClarify
+from conftest import FakeClock
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def fake():
+    with FakeClarify() as server:
+        yield server
+
+
+async def rpc_many(client: AsyncClient, count: int) -> list[object]:
+    results: list[object] = [None] * count
+
+    async def one(index: int) -> None:
+        results[index] = await client.rpc("clarify.selectItems")
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(count):
+            tasks.start_soon(one, index)
+    return results
+
+
+@pytest.mark.anyio
+async def test_async_client_rpc_returns_the_result(fake):
+    """AsyncClient.rpc is awaitable and returns the result, with the same headers as Client."""
+    fake.on("clarify.selectItems", result={"data": ["a"]})
+
+    async with AsyncClient(fake.credentials()) as client:
+        result = await client.rpc("clarify.selectItems", {"query": {}})
+
+    seen = fake.requests[-1]
+    assert result == {"data": ["a"]}
+    assert seen.headers["Authorization"].startswith("Bearer ")
+    assert seen.headers["X-API-Version"] == "1.1"
+    assert str(client.base_url) == fake.api_url
+    assert client.integration == "test-integration"
+
+
+@pytest.mark.anyio
+async def test_32_coroutines_on_a_cold_cache_cost_one_token_request(fake):
+    """Thirty-two concurrent calls with no token yet share one token request."""
+    fake.token_latency = 0.2
+
+    async with AsyncClient(fake.credentials()) as client:
+        results = await rpc_many(client, 32)
+
+    assert len(results) == 32
+    assert all(result == {"meta": results[0]["meta"], "data": []} for result in results)  # type: ignore[index]
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 32
+
+
+@pytest.mark.anyio
+async def test_a_revoked_token_is_replaced_once_for_all_coroutines(fake):
+    """Eight calls refused with the same revoked token cost one new token, and all succeed."""
+    async with AsyncClient(fake.credentials()) as client:
+        await client.rpc("clarify.selectItems")
+        fake.revoke_tokens()
+
+        results = await rpc_many(client, 8)
+
+    assert len(results) == 8
+    assert fake.token_requests == 2
+    assert fake.rpc_calls == 1 + 8 + 8
+
+
+@pytest.mark.anyio
+async def test_a_streamed_body_gets_the_401_and_the_next_call_a_new_token(fake):
+    """An async generator body cannot be resent: 401 returned, token dropped, next call fine."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "clarify.selectItems"}).encode()
+
+    async def chunks():
+        yield body[:10]
+        yield body[10:]
+
+    async with AsyncClient(fake.credentials()) as client:
+        await client.rpc("clarify.selectItems")
+        fake.revoke_tokens()
+
+        streamed = await client.post("rpc", content=chunks())
+        after = await client.rpc("clarify.selectItems")
+
+    assert streamed.status_code == 401
+    assert after["data"] == []
+    assert fake.token_requests == 2
+    assert fake.rpc_calls == 3
+
+
+@pytest.mark.anyio
+async def test_the_event_loop_keeps_running_during_a_slow_token_request(fake):
+    """While a token request takes 0.5 s, a ticker on the same loop ticks every 10 ms."""
+    fake.token_latency = 0.5
+    ticks = 0
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with AsyncClient(fake.credentials()) as client, anyio.create_task_group() as tasks:
+        tasks.start_soon(ticker)
+        started = time.monotonic()
+        await client.rpc("clarify.selectItems")
+        elapsed = time.monotonic() - started
+        done.set()
+
+    assert elapsed >= 0.5
+    assert ticks >= 20  # about 50 if nothing blocked; a blocked loop would tick about once
+
+
+@pytest.mark.anyio
+async def test_a_fresh_token_is_read_on_the_loop_without_a_worker_thread(fake, monkeypatch):
+    """Once a token is held, a request takes it straight from the lifecycle, no thread hop."""
+    async with AsyncClient(fake.credentials()) as client:
+        await client.rpc("clarify.selectItems")
+
+        async def no_threads(call: object) -> str:
+            raise AssertionError("a worker thread was used on the hot path")
+
+        monkeypatch.setattr(clarify_auth._httpx_auth, "_on_worker_thread", no_threads)
+        results = await rpc_many(client, 4)
+
+    assert len(results) == 4
+    assert fake.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_a_refresh_ahead_of_expiry_makes_no_call_wait(fake):
+    """Inside the refresh window a call goes out at once with the old token; the new one follows."""
+    clock = FakeClock()
+    auth = Authenticator.from_credentials(fake.credentials(), clock=clock, sleep=clock.sleep)
+
+    async with AsyncClient(fake.credentials(), authenticator=auth) as client:
+        await client.rpc("clarify.selectItems")
+        fake.token_latency = 0.3
+        clock.advance(3400)  # a 3600 s token is refreshed in its last 300 s
+        started = time.monotonic()
+        await client.rpc("clarify.selectItems")
+        waited = time.monotonic() - started
+        with anyio.fail_after(5):
+            while fake.tokens_issued < 2:  # noqa: ASYNC110 - a counter on the fake's thread
+                await anyio.sleep(0.02)
+        await client.rpc("clarify.selectItems")
+
+    first, during, after = [
+        r.headers["Authorization"] for r in fake.requests if r.path == "/v1/rpc"
+    ]
+    assert waited < 0.2
+    assert first == during != after
+    assert fake.token_requests == 2
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_stops_waiting_and_the_token_is_still_stored(fake):
+    """A call cancelled during the token request returns at once; the token serves the next call."""
+    fake.token_latency = 0.5
+
+    async with AsyncClient(fake.credentials()) as client:
+        started = time.monotonic()
+        with anyio.move_on_after(0.1) as scope:
+            await client.rpc("clarify.selectItems")
+        waited = time.monotonic() - started
+        await client.rpc("clarify.selectItems")
+
+    assert scope.cancelled_caught
+    assert waited < 0.4
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 1
+
+
+@pytest.mark.anyio
+async def test_a_rejected_client_raises_token_error(fake):
+    """Credentials the token endpoint refuses raise TokenError from rpc(), with its status."""
+    fake.fail_token_requests(status=401)
+
+    async with AsyncClient(fake.credentials()) as client:
+        with pytest.raises(TokenError) as caught:
+            await client.rpc("clarify.selectItems")
+
+    assert caught.value.status_code == 401
+    assert fake.rpc_calls == 0
+
+
+@pytest.mark.anyio
+async def test_rpc_errors_and_http_errors(fake):
+    """A JSON-RPC error raises RPCError; a second 401 raises httpx.HTTPStatusError."""
+    fake.on("clarify.insert", error={"code": -32602, "message": "Invalid params", "data": [1]})
+
+    async with AsyncClient(fake.credentials()) as client:
+        with pytest.raises(RPCError) as rpc_error:
+            await client.rpc("clarify.insert")
+        fake.reject_rpc_calls(2)
+        with pytest.raises(httpx.HTTPStatusError) as http_error:
+            await client.rpc("clarify.selectItems")
+
+    assert (rpc_error.value.code, rpc_error.value.message, rpc_error.value.data) == (
+        -32602,
+        "Invalid params",
+        [1],
+    )
+    assert http_error.value.response.status_code == 401
+    assert fake.token_requests == 2
+
+
+class LookedUpHeader(Authenticator):
+    """A user's own authenticator whose authorization() may block (a vault lookup)."""
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        self.threads: set[str] = set()
+
+    def authorization(self) -> str:
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.01)
+        return self.header
+
+
+@pytest.mark.anyio
+async def test_a_custom_authenticator_is_asked_on_a_worker_thread(fake):
+    """An Authenticator subclass may block in authorization(): it runs off the event loop."""
+    import base64
+    import threading
+
+    pair = base64.b64encode(f"{fake.integration}:{fake.basic_password}".encode()).decode()
+    custom = LookedUpHeader(f"Basic {pair}")
+
+    async with AsyncClient(fake.credentials(), authenticator=custom) as client:
+        await client.rpc("clarify.selectItems")
+
+    assert fake.rpc_calls == 1
+    assert threading.current_thread().name not in custom.threads
+
+
+@pytest.mark.anyio
+async def test_basic_auth_is_signed_and_not_retried(fake):
+    """Basic credentials need no token request; a 401 is returned as is."""
+    async with AsyncClient(fake.credentials("basic-auth")) as client:
+        await client.rpc("clarify.selectItems")
+        fake.reject_rpc_calls(1)
+        with pytest.raises(httpx.HTTPStatusError):
+            await client.rpc("clarify.selectItems")
+
+    assert fake.token_requests == 0
+    assert fake.rpc_calls == 2
+
+
+@pytest.mark.anyio
+async def test_another_origin_gets_no_credentials_and_its_401_costs_nothing(fake):
+    """Requests to another port carry no Authorization, and its 401s touch no token."""
+    other = LoopbackServer().start()
+    other.routes["GET /harvest"] = lambda seen: Reply(401, {"error": "unauthorized"})
+    try:
+        async with AsyncClient(fake.credentials()) as client:
+            await client.rpc("clarify.selectItems")
+            statuses = [(await client.get(other.url + "/harvest")).status_code for _ in range(3)]
+            await client.rpc("clarify.selectItems")
+    finally:
+        other.stop()
+
+    assert statuses == [401] * 3
+    assert not any("Authorization" in seen.headers for seen in other.seen)
+    assert fake.token_requests == 1
+
+
+# -- no event loop is bound: these tests start their own loops ------------------------------------------------------------------
+
+
+def test_one_clarify_auth_across_repeated_asyncio_run(fake):
+    """One ClarifyAuth serves concurrent calls in one asyncio.run() after another."""
+    auth = ClarifyAuth(Authenticator.from_credentials(fake.credentials()))
+    body = {"jsonrpc": "2.0", "id": 1, "method": "clarify.selectItems"}
+
+    async def run_once() -> list[int]:
+        async with httpx.AsyncClient(auth=auth) as client:
+            responses = await asyncio.gather(
+                *(client.post(fake.rpc_url, json=body) for _ in range(8))
+            )
+        return [response.status_code for response in responses]
+
+    first = asyncio.run(run_once())
+    fake.revoke_tokens()  # the second loop fetches anew, after a 401
+    second = asyncio.run(run_once())
+    third = asyncio.run(run_once())
+
+    assert first == second == third == [200] * 8
+    assert fake.token_requests == 2
+
+
+def test_a_client_per_event_loop_costs_no_new_token(fake, tmp_path):
+    """A new AsyncClient in each asyncio.run() takes the token the process already holds."""
+    path = fake.write_credentials(tmp_path / "clarify-credentials.json")
+
+    async def run_once() -> object:
+        async with AsyncClient(path) as client:
+            return await client.rpc("clarify.selectItems")
+
+    results = [asyncio.run(run_once()) for _ in range(3)]
+
+    assert results[0] == results[2]
+    assert fake.token_requests == 1
+
+
+def test_an_async_client_without_kept_connections_serves_repeated_asyncio_run(fake):
+    """With no keep-alive connections, one AsyncClient serves one asyncio.run() after another."""
+    client = AsyncClient(fake.credentials(), limits=httpx.Limits(max_keepalive_connections=0))
+
+    first = asyncio.run(client.rpc("clarify.selectItems"))
+    second = asyncio.run(client.rpc("clarify.selectItems"))
+    asyncio.run(client.aclose())
+
+    assert first == second
+    assert fake.token_requests == 1
+
+
+def test_the_same_token_under_asyncio_and_trio(fake):
+    """anyio.run on asyncio, then on trio: one token request, every call signed."""
+
+    async def run_once() -> list[object]:
+        async with AsyncClient(fake.credentials()) as client:
+            return await rpc_many(client, 4)
+
+    on_asyncio = anyio.run(run_once, backend="asyncio")
+    on_trio = anyio.run(run_once, backend="trio")
+
+    assert on_asyncio == on_trio
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 8
