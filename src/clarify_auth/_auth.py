@@ -58,6 +58,24 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
     def invalidate(self) -> None:
         """Forget any cached token, so the next request fetches a new one."""
 
+    def cached_authorization(self) -> str | None:
+        """The ``Authorization`` value if it is at hand with no I/O and no wait, else ``None``.
+
+        Transports on an event loop call this first and run
+        :meth:`authorization` on a worker thread only when it says ``None``.
+        """
+        return None
+
+    def refused(self, header: str) -> bool:
+        """Tell the authenticator the server answered 401 to ``header``.
+
+        Drops that token if it is still the current one (compare-and-invalidate,
+        so concurrent 401s cost one new token) and returns whether a retry with
+        a new header makes sense. Basic credentials never change: ``False``.
+        """
+        del header
+        return False
+
     @classmethod
     def from_credentials(cls, credentials: Credentials, **options: Any) -> Authenticator:
         """Build the authenticator that ``credentials.credentials.type`` calls for.
@@ -165,6 +183,10 @@ class BasicAuth(Authenticator):
 
     def authorization(self) -> str:
         """Return ``"Basic " + base64(username:password)``."""
+        return self._header
+
+    def cached_authorization(self) -> str:
+        """Return the header, always at hand."""
         return self._header
 
     def __repr__(self) -> str:

@@ -159,28 +159,24 @@ class ClarifyAuth(httpx.Auth):
         return True
 
     def _refused_token(self, response: httpx.Response) -> str | None:
-        """The bearer header the API refused with a 401, or ``None`` (no retry).
+        """The header the API refused with a 401, or ``None`` (nothing to drop).
 
         ``response.request`` is the last hop of any redirects. httpx strips
         ``Authorization`` on a redirect to another origin, so a header still
         there went to ours; a 401 from elsewhere never touches the token.
         """
-        if response.status_code != 401 or not isinstance(  # noqa: PLR2004
-            self._authenticator, OAuthClientCredentials
-        ):
+        if response.status_code != 401:  # noqa: PLR2004
             return None
         sent: str | None = response.request.headers.get("Authorization")
-        if sent is None or not sent.startswith("Bearer ") or not self._signs(response.request):
+        if sent is None or not self._signs(response.request):
             return None
         return sent
 
     def _drop(self, refused: str, request: httpx.Request) -> str | None:
         """Drop the refused token; the header for a retry, or ``None`` when there is none."""
         authenticator = self._authenticator
-        assert isinstance(authenticator, OAuthClientCredentials)  # noqa: S101 - _refused_token
-        # OAuthClientCredentials has no public compare-and-invalidate yet;
-        # the lifecycle's own one keeps concurrent 401s to one new token.
-        authenticator._lifecycle.invalidate_if_current(refused)  # noqa: SLF001
+        if not authenticator.refused(refused):
+            return None  # Basic credentials: a 401 is the server's final word
         if not isinstance(request.stream, httpx.ByteStream):
             # A stream cannot be sent twice: return the 401, but the next
             # request gets a new token instead of the one just refused.
@@ -196,20 +192,15 @@ class ClarifyAuth(httpx.Auth):
 def _header_without_waiting(authenticator: Authenticator) -> str | None:
     """The ``Authorization`` value when it is at hand with no I/O and no wait, else ``None``.
 
-    This is the hot path of every request: a token that needs no refresh is
-    read without a lock, a thread hop or an allocation.
+    This is the hot path of every request. A subclass of a built-in
+    authenticator may do I/O in its methods, so only the SDK's own are asked.
     """
-    if isinstance(authenticator, OAuthClientCredentials):
-        # No public "header if fresh" on OAuthClientCredentials yet: read its
-        # lifecycle the way its own requests hook does.
-        lifecycle = authenticator._lifecycle  # noqa: SLF001
-        entry = lifecycle.entry
-        if entry is not None and lifecycle.clock() < entry.refresh_at:
-            return entry.header
-        return None
-    if type(authenticator) is BasicAuth:  # a subclass may do I/O in authorization()
-        return authenticator.authorization()
+    if type(authenticator) in _OWN_AUTHENTICATORS:
+        return authenticator.cached_authorization()
     return None
+
+
+_OWN_AUTHENTICATORS = (OAuthClientCredentials, BasicAuth)
 
 
 async def _on_worker_thread(call: Callable[[], _T]) -> _T:

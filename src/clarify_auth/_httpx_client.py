@@ -12,15 +12,10 @@ import httpx
 from clarify_auth._auth import Authenticator
 from clarify_auth._config import checked_timeout
 from clarify_auth._credentials import Credentials, load_credentials
-from clarify_auth._errors import ConfigurationError, RPCResponseError
 from clarify_auth._httpx_auth import ClarifyAuth
 from clarify_auth._httpx_network import refuse_remote_proxy, token_request_settings
-from clarify_auth._session import (
-    _API_VERSION,
-    DEFAULT_API_TIMEOUT,
-    DEFAULT_API_VERSION,
-    _rpc_error,
-)
+from clarify_auth._rpc import DEFAULT_API_VERSION, checked_api_version, rpc_request, rpc_result
+from clarify_auth._session import DEFAULT_API_TIMEOUT
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
@@ -64,13 +59,7 @@ def _setup(
     token_cache: FileTokenCache | Literal[False] | None,
     httpx_options: dict[str, Any],
 ) -> _Setup:
-    if api_version is not None and (
-        not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version)
-    ):
-        raise ConfigurationError(
-            "api_version must look like '1.1', '1.1beta1', '2.0alpha3' or '1.2rc1' "
-            "(MAJOR.MINOR, optionally followed by alphaN, betaN or rcN), or be None"
-        )
+    api_version = checked_api_version(api_version)
     for taken in ("base_url", "auth"):
         if taken in httpx_options:
             raise TypeError(
@@ -164,8 +153,7 @@ class _ClarifyClient:
         return f"{type(self).__name__}(integration={self.integration!r}, api_url={self.api_url!r})"
 
     def _rpc_payload(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        request_id = next(self._rpc_ids)
-        return {"jsonrpc": "2.0", "method": method, "id": request_id, "params": params or {}}
+        return rpc_request(method, params, next(self._rpc_ids))
 
     def _close_authenticator(self) -> None:
         if self._clarify.token_settings is not None:
@@ -345,17 +333,9 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
 def _rpc_result(method: str, response: httpx.Response) -> Any:
     """The ``result`` of a JSON-RPC answer, or the error it carries, as ``ClarifySession.rpc``."""
     response.raise_for_status()
-    try:
-        body = response.json()
-    except ValueError:
-        raise RPCResponseError(
-            f"{method}: the answer ({response.status_code}, "
-            f"{response.headers.get('Content-Type', 'no content type')}) is not JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise RPCResponseError(f"{method}: the answer is not a JSON-RPC response object")
-    if body.get("error") is not None:
-        raise _rpc_error(method, body["error"])
-    if "result" not in body:
-        raise RPCResponseError(f"{method}: the answer has neither result nor error")
-    return body["result"]
+    return rpc_result(
+        method,
+        status=response.status_code,
+        content_type=response.headers.get("Content-Type"),
+        read_json=response.json,
+    )

@@ -301,6 +301,21 @@ class OAuthClientCredentials(Authenticator):
         """Forget the token (in this process and the file cache); the next caller fetches anew."""
         self._lifecycle.invalidate()
 
+    def cached_authorization(self) -> str | None:
+        """``"Bearer <token>"`` if the token needs no refresh yet, else ``None`` (no I/O)."""
+        lifecycle = self._lifecycle
+        entry = lifecycle.entry
+        if entry is not None and lifecycle.clock() < entry.refresh_at:
+            return entry.header
+        return None
+
+    def refused(self, header: str) -> bool:
+        """Drop the token in ``header`` if it is still current; a Bearer header may be retried."""
+        if not header.startswith("Bearer "):
+            return False
+        self._lifecycle.invalidate_if_current(header)
+        return True
+
     def _current(self) -> CachedToken:
         lifecycle = self._lifecycle
         entry = lifecycle.entry
@@ -377,7 +392,7 @@ class OAuthClientCredentials(Authenticator):
         # No header: requests stripped it on a redirect to another host. Never re-add it there.
         if sent is None or not sent.startswith("Bearer ") or not self.signs(request.url or ""):
             return response
-        self._lifecycle.invalidate_if_current(sent)
+        self.refused(sent)
         if request.body is not None and not isinstance(request.body, bytes | str):
             # A stream cannot be sent twice: return the 401, but the next request
             # gets a new token instead of the one the server just refused.

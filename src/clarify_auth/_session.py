@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import re
 import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -18,7 +17,7 @@ from requests.utils import resolve_proxies
 from clarify_auth._auth import Authenticator
 from clarify_auth._config import TimeoutSpec, checked_timeout
 from clarify_auth._credentials import Credentials, load_credentials
-from clarify_auth._errors import ConfigurationError, RPCError, RPCResponseError
+from clarify_auth._rpc import DEFAULT_API_VERSION, checked_api_version, rpc_request, rpc_result
 from clarify_auth._token_endpoint import USER_AGENT
 from clarify_auth._urls import check_proxy, check_transport, origin_of, origin_prefix
 
@@ -34,8 +33,6 @@ logger = logging.getLogger("clarify_auth")
 _POOL_MAXSIZE = 64
 #: For API requests that do not pass their own: 5 s to connect, 60 s for the answer.
 DEFAULT_API_TIMEOUT: tuple[float, float] = (5.0, 60.0)
-DEFAULT_API_VERSION = "1.1"
-_API_VERSION = re.compile(r"\d+\.\d+(?:(?:alpha|beta|rc)\d+)?")
 
 
 class ClarifySession(requests.Session):
@@ -83,13 +80,7 @@ class ClarifySession(requests.Session):
         **auth_options: Any,
     ) -> None:
         """Load the credentials (when not given) and set up auth and headers."""
-        if api_version is not None and (
-            not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version)
-        ):
-            raise ConfigurationError(
-                "api_version must look like '1.1', '1.1beta1', '2.0alpha3' or '1.2rc1' "
-                "(MAJOR.MINOR, optionally followed by alphaN, betaN or rcN), or be None"
-            )
+        api_version = checked_api_version(api_version)
         if timeout is not None:
             timeout = checked_timeout(timeout, what="ClarifySession: timeout")
         if not isinstance(credentials, Credentials):
@@ -230,24 +221,14 @@ class ClarifySession(requests.Session):
             RPCResponseError: The answer was not a JSON-RPC response.
             requests.HTTPError: The HTTP status was not 2xx.
         """
-        request_id = next(self._rpc_ids)
-        payload = {"jsonrpc": "2.0", "method": method, "id": request_id, "params": params or {}}
-        response = self.post("rpc", json=payload)
+        response = self.post("rpc", json=rpc_request(method, params, next(self._rpc_ids)))
         response.raise_for_status()
-        try:
-            body = response.json()
-        except ValueError:
-            raise RPCResponseError(
-                f"{method}: the answer ({response.status_code}, "
-                f"{response.headers.get('Content-Type', 'no content type')}) is not JSON"
-            ) from None
-        if not isinstance(body, dict):
-            raise RPCResponseError(f"{method}: the answer is not a JSON-RPC response object")
-        if body.get("error") is not None:
-            raise _rpc_error(method, body["error"])
-        if "result" not in body:
-            raise RPCResponseError(f"{method}: the answer has neither result nor error")
-        return body["result"]
+        return rpc_result(
+            method,
+            status=response.status_code,
+            content_type=response.headers.get("Content-Type"),
+            read_json=response.json,
+        )
 
     def close(self) -> None:
         """Close this session's connections, and its authenticator's if it made it."""
@@ -266,18 +247,6 @@ class ClarifySession(requests.Session):
 def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
     """The auth of requests to other origins: nothing (and no ``~/.netrc`` lookup)."""
     return request
-
-
-def _rpc_error(method: str, error: object) -> RPCError:
-    if not isinstance(error, dict):
-        return RPCResponseError(f"{method}: the answer's error member is not an object", error)
-    code = error.get("code")
-    message = error.get("message")
-    return RPCError(
-        code if isinstance(code, int) and not isinstance(code, bool) else None,
-        message if isinstance(message, str) else f"{method} failed",
-        error.get("data"),
-    )
 
 
 # Every live session, so that a forked child gets connection pools of its own
