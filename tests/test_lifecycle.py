@@ -144,3 +144,34 @@ def test_basic_equality_includes_the_origin():
     assert BasicAuth("u", "test-secret-p", api_url="https://a.example/") != BasicAuth(
         "u", "test-secret-p", api_url="https://b.example/"
     )
+
+
+@responses.activate
+def test_cached_authorization_never_fetches(clock):
+    """cached_authorization() answers None until a token is held, and never does I/O."""
+    responses.post(TOKEN_URL, json=token_body(1, expires_in=100))
+    auth = make_oauth(clock)
+
+    assert auth.cached_authorization() is None
+    assert len(responses.calls) == 0
+    header = auth.authorization()
+    assert auth.cached_authorization() == header
+    clock.advance(80)  # inside the refresh-ahead window: a transport should ask authorization()
+    assert auth.cached_authorization() is None
+    assert BasicAuth("u", "test-secret-p").cached_authorization().startswith("Basic ")
+
+
+@responses.activate
+def test_refused_drops_only_the_current_token(clock):
+    """refused(header) is compare-and-invalidate; Basic and foreign headers are not retried."""
+    responses.post(TOKEN_URL, json=token_body(1))
+    responses.post(TOKEN_URL, json=token_body(2))
+    auth = make_oauth(clock)
+    first = auth.authorization()
+
+    assert auth.refused(first) is True
+    second = auth.authorization()
+    assert auth.refused(first) is True  # a late 401 for the old token drops nothing more
+    assert auth.authorization() == second == "Bearer test-token-2"
+    assert auth.refused("Basic x") is False
+    assert BasicAuth("u", "test-secret-p").refused("Basic x") is False
