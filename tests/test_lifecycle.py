@@ -175,3 +175,21 @@ def test_refused_drops_only_the_current_token(clock):
     assert auth.authorization() == second == "Bearer test-token-2"
     assert auth.refused("Basic x") is False
     assert BasicAuth("u", "test-secret-p").refused("Basic x") is False
+
+
+@responses.activate
+def test_an_old_pickle_cannot_bring_back_a_dropped_token(clock):
+    """A copy pickled before invalidate() and unpickled after it does not revive the token."""
+    import pickle
+
+    responses.post(TOKEN_URL, json=token_body(1))
+    responses.post(TOKEN_URL, json=token_body(2))
+    auth = make_oauth()
+    auth.authorization()
+    stale = pickle.dumps(auth)
+    auth.invalidate()
+
+    copy = pickle.loads(stale)
+
+    assert copy.authorization() == "Bearer test-token-2"
+    assert auth.authorization() == "Bearer test-token-2"

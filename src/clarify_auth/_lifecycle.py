@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING
 
 from clarify_auth._errors import TokenError
@@ -42,6 +42,8 @@ __all__ = ["TokenLifecycle", "clear_shared_lifecycles", "lifecycle_key", "shared
 
 logger = logging.getLogger("clarify_auth")
 
+# Dropped tokens remembered per client, against stale pickles.
+_DROPPED_REMEMBERED = 8
 # After a refresh ahead of expiry failed, wait this long before trying again
 # while the current token is still good.
 _EARLY_REFRESH_RETRY_S = 10.0
@@ -72,6 +74,9 @@ class TokenLifecycle:
         self.token_url = token_url
         #: The current token; read without the lock on the hot path.
         self.entry: CachedToken | None = None
+        # Headers of tokens dropped here (refused or invalidated), so that an
+        # older pickle arriving later cannot bring one back.
+        self._dropped: deque[str] = deque(maxlen=_DROPPED_REMEMBERED)
         self._reset_runtime_state()
 
     def _reset_runtime_state(self) -> None:
@@ -232,6 +237,8 @@ class TokenLifecycle:
         """Forget the token (here and in the file cache); the next caller fetches anew."""
         with self._lock:
             entry, self.entry = self.entry, None
+            if entry is not None:
+                self._dropped.append(entry.header)
         if self.file_cache is not None and entry is not None:
             self.file_cache.forget(self.cache_key, entry.header)
 
@@ -242,6 +249,7 @@ class TokenLifecycle:
         and fetches anew; the rest find the new token already in place.
         """
         with self._lock:
+            self._dropped.append(header)
             if self.entry is not None and self.entry.header == header:
                 self.entry = None
         if self.file_cache is not None:
@@ -272,6 +280,8 @@ class TokenLifecycle:
             token, refresh_at=now + refresh_in - elapsed, expires_at=now + expires_in - elapsed
         )
         with self._lock:
+            if arrived.header in self._dropped:
+                return  # this process already dropped that token
             held = self.entry
             if held is None or held.expires_at < arrived.expires_at:
                 self.entry = arrived
