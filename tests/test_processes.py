@@ -161,17 +161,21 @@ def test_fork_while_another_thread_refreshes_does_not_deadlock(server):
     auth = OAuthClientCredentials.from_credentials(server.credentials())
     parent = threading.Thread(target=auth.authorization)
     parent.start()
-    deadline = time.monotonic() + 5
-    while auth._lifecycle._flight is None and time.monotonic() < deadline:
+    # Fork only once the server has numbered the parent's token (it then holds
+    # the answer for 1 s): waiting for the flight alone let the child's request
+    # overtake the parent's now and then, and take test-token-1.
+    deadline = time.monotonic() + 10
+    while server.issued == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert auth._lifecycle._flight is not None
+    assert server.issued == 1
+    server.token_delay = 0.0  # for the child's request; the parent's answer keeps its delay
     with auth._lifecycle._lock:  # make sure the fork happens while the lock is held, too
+        assert auth._lifecycle._flight is not None
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, reported by exit code
             code = 1
             try:
-                server.token_delay = 0.0
-                ok = auth.authorization().startswith("Bearer test-token-")
+                ok = auth.authorization() == "Bearer test-token-2"
                 code = 0 if ok and auth._lifecycle._flight is None else 2
             finally:
                 os._exit(code)

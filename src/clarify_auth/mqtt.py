@@ -1,6 +1,6 @@
 """MQTT with the same credentials file: Clarify's broker takes the Basic Auth pair.
 
-Needs the ``mqtt`` extra (paho-mqtt 2.x): ``pip install 'clarify-auth[mqtt]'``.
+Needs the ``mqtt`` extra (paho-mqtt 2.2 or later): ``pip install 'clarify-auth[mqtt]'``.
 The user name is the integration ID (``clientId``) and the password the
 ``clientSecret`` of a ``basic-auth`` credentials file. TLS with certificate and
 host name verification is always on; the one way to turn verification off is
