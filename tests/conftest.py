@@ -63,6 +63,15 @@ def isolated_tokens(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture
+def fake():
+    """A started FakeClarify for one test."""
+    from clarify_auth.testing import FakeClarify
+
+    with FakeClarify() as server:
+        yield server
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

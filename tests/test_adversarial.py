@@ -25,14 +25,7 @@ from clarify_auth import (
     TokenError,
 )
 from clarify_auth._cli import main
-from clarify_auth.testing import FakeClarify
 from conftest import BASIC_PASSWORD, SECRET, basic_dict, make_oauth, token_body
-
-
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
 
 
 def run_cli(*argv: str) -> tuple[int, str]:

@@ -22,12 +22,6 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permiss
 
 
 @pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
-
-
-@pytest.fixture
 def cache(tmp_path):
     return FileTokenCache(tmp_path / "tokens")
 

@@ -18,7 +18,6 @@ import pytest
 
 from clarify_auth import FileTokenCache, OAuthClientCredentials, _cache
 from clarify_auth._token import AccessToken, CachedToken
-from clarify_auth.testing import FakeClarify
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
 
@@ -33,12 +32,6 @@ def entry(name="test-token-good"):
 
 def warnings_in(caplog):
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-
-
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
 
 
 @pytest.fixture

@@ -15,12 +15,6 @@ from clarify_auth._cli import main
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
 
 
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
-
-
 def run(*argv):
     """Run the CLI in-process; return (status, stdout)."""
     out = io.StringIO()

@@ -34,12 +34,6 @@ SRC = str(ROOT / "src")
 
 
 @pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
-
-
-@pytest.fixture
 def other():
     """A server on another origin (another port of 127.0.0.1)."""
     srv = LoopbackServer().start()

@@ -14,19 +14,12 @@ import clarify_auth._httpx_auth
 from _loopback import LoopbackServer, Reply
 from clarify_auth import Authenticator, RPCError, TokenError
 from clarify_auth.httpx import AsyncClient, ClarifyAuth
-from clarify_auth.testing import FakeClarify
 from conftest import FakeClock
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request):
     return request.param
-
-
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
 
 
 async def rpc_many(client: AsyncClient, count: int) -> list[object]:

@@ -23,16 +23,29 @@ from clarify_auth import (
     FileTokenCache,
     OAuthClientCredentials,
 )
-from clarify_auth.testing import FakeClarify
 from conftest import API_URL, TOKEN_URL, make_oauth, token_body
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
+def call_all_at_once(sessions: list[ClarifySession]) -> list[BaseException]:
+    """One thread per session, released together, each making one call; their errors."""
+    barrier = threading.Barrier(len(sessions))
+    errors: list[BaseException] = []
+
+    def call(session: ClarifySession) -> None:
+        barrier.wait()
+        try:
+            session.rpc("clarify.selectItems")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(s,)) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return errors
 
 
 def test_ten_fresh_sessions_from_one_file_cost_one_token_request(fake, tmp_path):
@@ -52,21 +65,8 @@ def test_32_threads_on_32_sessions_cause_one_token_request(fake, tmp_path):
     path = fake.write_credentials(tmp_path / "clarify-credentials.json")
     fake.token_latency = 0.3
     sessions = [ClarifySession(path) for _ in range(32)]
-    barrier = threading.Barrier(32)
-    errors: list[BaseException] = []
 
-    def call(session: ClarifySession) -> None:
-        barrier.wait()
-        try:
-            session.rpc("clarify.selectItems")
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(s,)) for s in sessions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = call_all_at_once(sessions)
 
     assert errors == []
     assert fake.token_requests == 1
@@ -159,21 +159,8 @@ def test_concurrent_401s_on_different_sessions_cost_one_new_token(fake):
     sessions = [ClarifySession(creds) for _ in range(16)]
     sessions[0].rpc("clarify.selectItems")
     fake.revoke_tokens()
-    barrier = threading.Barrier(16)
-    errors: list[BaseException] = []
 
-    def call(session: ClarifySession) -> None:
-        barrier.wait()
-        try:
-            session.rpc("clarify.selectItems")
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(s,)) for s in sessions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = call_all_at_once(sessions)
 
     assert errors == []
     assert fake.token_requests == 2

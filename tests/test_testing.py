@@ -14,12 +14,6 @@ from clarify_auth import ClarifySession, OAuthClientCredentials, RPCError, Token
 from clarify_auth.testing import FakeClarify
 
 
-@pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
-
-
 def post_token(fake, **form):
     data = {
         "grant_type": "client_credentials",

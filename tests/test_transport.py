@@ -33,12 +33,6 @@ def no_proxy_settings(monkeypatch):
 
 
 @pytest.fixture
-def fake():
-    with FakeClarify() as server:
-        yield server
-
-
-@pytest.fixture
 def proxy():
     with ForwardProxy() as running:
         yield running
