@@ -122,7 +122,10 @@ def test_secret_echoed_as_token_type_is_masked():
 
 def test_pyproject_declares_filelock_as_a_runtime_dependency():
     """filelock is a runtime dependency of the distribution, as the contract and README say."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pytest's own dependency
+        import tomli as tomllib
 
     pyproject = pathlib.Path(__file__).parent.parent / "pyproject.toml"
     dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]

@@ -180,6 +180,7 @@ def test_forget_removes_only_the_refused_token(cache, monkeypatch, caplog):
     cache.forget(KEY, "Bearer test-token-other")
     kept = cache.load(KEY, now=time.monotonic())
     monkeypatch.setattr(os, "unlink", deny)
+    monkeypatch.setattr(Path, "unlink", deny)  # Python 3.10's pathlib bound os.unlink early
     cache.forget(KEY, "Bearer test-token-good")
     monkeypatch.undo()
     (cache.path / f"{KEY}.json").write_text("{not json")
@@ -261,6 +262,7 @@ def _store_and_hang_before_rename(folder, ready):
         time.sleep(60)
 
     os.replace = hang
+    Path.replace = hang  # Python 3.10's pathlib bound os.replace at import
     FileTokenCache(folder).store(KEY, entry("test-token-leftover"), now=time.monotonic())
 
 
