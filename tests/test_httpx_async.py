@@ -330,6 +330,38 @@ def test_an_async_client_without_kept_connections_serves_repeated_asyncio_run(fa
     assert fake.token_requests == 1
 
 
+def test_one_async_client_serves_repeated_asyncio_run(fake):
+    """The same AsyncClient, kept connections and all, works across asyncio.run() calls."""
+    client = AsyncClient(fake.credentials())
+
+    first = asyncio.run(client.rpc("clarify.selectItems"))
+    second = asyncio.run(client.rpc("clarify.selectItems"))
+    third = asyncio.run(rpc_many(client, 4))
+    asyncio.run(client.aclose())
+
+    assert first == second == third[0]
+    assert fake.rpc_calls == 6
+    assert fake.token_requests == 1
+
+
+def test_one_async_client_serves_asyncio_then_trio(fake):
+    """The same AsyncClient moves from an asyncio loop to a trio run and back."""
+    client = AsyncClient(fake.credentials())
+
+    async def once() -> object:
+        return await client.rpc("clarify.selectItems")
+
+    results = [
+        anyio.run(once, backend="asyncio"),
+        anyio.run(once, backend="trio"),
+        anyio.run(once, backend="asyncio"),
+    ]
+    anyio.run(client.aclose, backend="asyncio")
+
+    assert results[0] == results[1] == results[2]
+    assert fake.token_requests == 1
+
+
 def test_the_same_token_under_asyncio_and_trio(fake):
     """anyio.run on asyncio, then on trio: one token request, every call signed."""
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio.lowlevel
 import httpx
 
 from clarify_auth._auth import Authenticator
@@ -19,7 +21,7 @@ from clarify_auth._session import DEFAULT_API_TIMEOUT
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncGenerator, Mapping
     from types import TracebackType
 
     import requests
@@ -262,12 +264,12 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
     waits on one, and the token is shared with every client, session and
     thread in the process. The client works under asyncio and trio.
 
-    An ``httpx.AsyncClient`` keeps connections that belong to the event loop
-    that opened them: make one per event loop (``async with AsyncClient(...)``
-    inside the coroutine that ``asyncio.run()`` runs). A new client costs no
-    token request, since the token lives in the process. A client built with
-    ``limits=httpx.Limits(max_keepalive_connections=0)`` keeps no connection
-    and can serve one ``asyncio.run()`` after another.
+    Unlike a plain ``httpx.AsyncClient``, one client serves one event loop
+    after another (``asyncio.run()`` twice, or asyncio then trio): the
+    connections it keeps belong to the loop that opened them, so it closes them
+    as that loop shuts down (through the loop's async-generator finalisation)
+    and opens new ones in the next loop. A new client costs no token request
+    either, since the token lives in the process.
 
     Example:
         >>> async def main():  # doctest: +SKIP
@@ -297,6 +299,31 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
         )
         super().__init__(**setup.httpx_options)
         self._take(setup, self)
+        self._loop_token: object = None
+        self._loop_closer: AsyncGenerator[None] | None = None
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """Send ``request``; connections kept from an event loop that ended are not reused."""
+        token = anyio.lowlevel.current_token()
+        token = getattr(token, "native_token", token)  # anyio >= 4.11 wraps the loop or trio token
+        if token is not self._loop_token:
+            # The first request in this event loop: arrange for this loop's
+            # connections to be closed while the loop can still close them.
+            self._loop_token = token
+            self._loop_closer = self._close_connections_when_the_loop_ends()
+            await self._loop_closer.__anext__()
+        return await super().send(request, **kwargs)
+
+    async def _close_connections_when_the_loop_ends(self) -> AsyncGenerator[None]:
+        # Suspended until the loop shuts its async generators down (asyncio.run
+        # and trio.run both do); then the kept connections close on their loop.
+        try:
+            yield
+        finally:
+            transports = [self._transport, *(t for t in self._mounts.values() if t)]
+            for transport in transports:
+                with contextlib.suppress(Exception):
+                    await transport.aclose()
 
     async def rpc(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call a JSON-RPC 2.0 method at ``{api_url}rpc`` and return its ``result``.
