@@ -157,7 +157,7 @@ class BasicAuth(Authenticator):
         if ":" in username:
             # RFC 7617: the server would split at the first ':' and read another user.
             raise CredentialsError("BasicAuth: username must not contain ':' (RFC 7617)")
-        secret = password if isinstance(password, SecretStr) else _secret(password, "password")
+        secret = _secret(password, "password")
         if not secret.get_secret_value():
             raise CredentialsError("BasicAuth: password must not be empty")
         self.username = username
@@ -220,6 +220,14 @@ def _set_authorization(r: requests.PreparedRequest, value: str) -> None:
 
 
 def _secret(value: object, name: str) -> SecretStr:
-    if not isinstance(value, str):
+    if isinstance(value, SecretStr):
+        text = value.get_secret_value()
+    elif isinstance(value, str):
+        text = value
+    else:
         raise CredentialsError(f"{name} must be a string or SecretStr, got {type(value).__name__}")
-    return SecretStr(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CredentialsError(f"{name} must be valid Unicode text") from None
+    return SecretStr(text)

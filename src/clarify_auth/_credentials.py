@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -56,7 +57,20 @@ _MODEL_CONFIG = ConfigDict(
 )
 
 _NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-_Secret = Annotated[SecretStr, Field(min_length=1)]
+
+
+def _encodable(value: SecretStr) -> SecretStr:
+    # A lone surrogate ("\ud800") is valid JSON but no text: it would fail far
+    # from here, when the secret is first encoded, in an error that holds it.
+    try:
+        value.get_secret_value().encode("utf-8")
+    except UnicodeEncodeError:
+        msg = "must be valid Unicode text"
+        raise ValueError(msg) from None
+    return value
+
+
+_Secret = Annotated[SecretStr, Field(min_length=1), AfterValidator(_encodable)]
 
 
 class ClientCredentials(BaseModel):
@@ -170,6 +184,12 @@ class Credentials(BaseModel):
             )
         if not isinstance(data, dict):
             data = dict(data)
+        twice = _named_twice(data)
+        if twice:
+            problems = "; ".join(
+                f"{path}: given under both its JSON and Python names" for path in twice
+            )
+            raise CredentialsError(prefix(source) + problems)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -275,6 +295,23 @@ def _present(path: Path) -> bool:
 
 def _unset(variable: str) -> str:
     return f"${variable} is empty" if variable in os.environ else f"${variable} is not set"
+
+
+def _named_twice(data: dict[str, Any]) -> list[str]:
+    """Fields given as both ``apiUrl`` and ``api_url`` (say): which one wins is a guess."""
+
+    def both(fields: Any, where: dict[str, Any], prefix: str) -> list[str]:
+        return [
+            prefix + to_camel(field)
+            for field in fields
+            if field != to_camel(field) and field in where and to_camel(field) in where
+        ]
+
+    found = both(Credentials.model_fields, data, "")
+    inner = data.get("credentials")
+    if isinstance(inner, dict):
+        found += both(ClientCredentials.model_fields, inner, "credentials.")
+    return found
 
 
 _TYPES = "'client-credentials' or 'basic-auth'"

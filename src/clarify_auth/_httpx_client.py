@@ -267,8 +267,10 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
     Unlike a plain ``httpx.AsyncClient``, one client serves one event loop
     after another (``asyncio.run()`` twice, or asyncio then trio): the
     connections it keeps belong to the loop that opened them, so it closes them
-    as that loop shuts down (through the loop's async-generator finalisation)
-    and opens new ones in the next loop. A new client costs no token request
+    as that loop shuts down (through the loop's async-generator finalisation,
+    which ``asyncio.run``, ``anyio.run`` and ``trio.run`` do; a loop closed by
+    hand must first ``await loop.shutdown_asyncgens()``, as asyncio asks) and
+    opens new ones in the next loop. A new client costs no token request
     either, since the token lives in the process.
 
     Example:

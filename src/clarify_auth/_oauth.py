@@ -15,7 +15,6 @@ import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 import requests
-from pydantic import SecretStr
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
@@ -40,6 +39,8 @@ from clarify_auth._urls import check_transport, normalise_base_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from pydantic import SecretStr
 
     from clarify_auth._token import AccessToken, CachedToken
 
@@ -131,11 +132,7 @@ class OAuthClientCredentials(Authenticator):
         """Check the options; no token is fetched until one is needed."""
         if not isinstance(client_id, str) or not client_id.strip():
             raise CredentialsError("OAuthClientCredentials: client_id must be a non-empty string")
-        secret = (
-            client_secret
-            if isinstance(client_secret, SecretStr)
-            else _secret(client_secret, "client_secret")
-        )
+        secret = _secret(client_secret, "client_secret")
         if not secret.get_secret_value():
             raise CredentialsError("OAuthClientCredentials: client_secret must not be empty")
         token_url = _checked_url(token_url, "token_url").rstrip("/")

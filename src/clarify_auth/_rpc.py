@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_API_VERSION", "checked_api_version", "rpc_request", "rpc_result"]
 
 DEFAULT_API_VERSION = "1.1"
-_API_VERSION = re.compile(r"\d+\.\d+(?:(?:alpha|beta|rc)\d+)?")
+_API_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:(?:alpha|beta|rc)[0-9]+)?")  # ASCII digits only
 
 
 def checked_api_version(api_version: object) -> str | None:
@@ -52,6 +52,8 @@ def rpc_result(
         raise RPCResponseError(
             f"{method}: the answer ({status}, {content_type or 'no content type'}) is not JSON"
         ) from None
+    except RecursionError:
+        raise RPCResponseError(f"{method}: the answer is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise RPCResponseError(f"{method}: the answer is not a JSON-RPC response object")
     if body.get("error") is not None:

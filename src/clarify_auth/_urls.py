@@ -51,6 +51,11 @@ def normalise_base_url(url: str) -> str:
     the value.
     """
     url = url.strip()
+    # urlsplit drops tabs and line breaks silently, so the URL checked here
+    # would not be the URL sent; no space or control character is ever right.
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):  # noqa: PLR2004
+        msg = "must not contain spaces or control characters"
+        raise ValueError(msg)
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a port that is not a number
