@@ -16,22 +16,10 @@ from pathlib import Path
 import filelock
 import pytest
 
+from _cache_entries import KEY, OTHER_UID, entry, warnings_in
 from clarify_auth import FileTokenCache, OAuthClientCredentials, _cache
-from clarify_auth._token import AccessToken, CachedToken
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
-
-KEY = "a" * 40
-OTHER_UID = 65534  # nobody
-
-
-def entry(name="test-token-good"):
-    token = AccessToken(access_token=name, expires_in=3600)
-    return CachedToken.issued(token, requested_at=time.monotonic())
-
-
-def warnings_in(caplog):
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
 
 @pytest.fixture

@@ -12,19 +12,11 @@ import time
 
 import pytest
 
+from _cache_entries import KEY, OTHER_UID, entry
 from clarify_auth import FileTokenCache, OAuthClientCredentials
-from clarify_auth._token import AccessToken, CachedToken
 from clarify_auth.testing import FakeClarify
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
-
-KEY = "a" * 40
-OTHER_UID = 65534  # nobody
-
-
-def entry(name="test-token-good"):
-    token = AccessToken(access_token=name, expires_in=3600)
-    return CachedToken.issued(token, requested_at=time.monotonic())
 
 
 def document(name):
