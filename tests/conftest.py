@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -47,6 +48,21 @@ class FakeClock:
         with self._lock:
             self.sleeps.append(seconds)
             self.now += seconds
+
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def run_bare_python(code: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` with this checkout's src and nothing else in its environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ from clarify_auth import (
 )
 from clarify_auth.httpx import AsyncClient, ClarifyAuth, Client
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
-from conftest import basic_dict
+from conftest import basic_dict, run_bare_python
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(ROOT / "src")
@@ -617,14 +617,7 @@ def test_import_clarify_auth_does_not_import_httpx():
         "print(sorted(m for m in ('httpx', 'anyio', 'clarify_auth.httpx') if m in sys.modules))"
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_bare_python(code)
 
     assert result.stdout.strip() == "[]"
 
@@ -634,14 +627,7 @@ def test_without_the_extra_the_import_error_names_it(missing):
     """Importing clarify_auth.httpx without httpx or anyio says which extra to install."""
     code = f"import sys; sys.modules[{missing!r}] = None; import clarify_auth.httpx"
 
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_bare_python(code, check=False)
 
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]

@@ -23,7 +23,7 @@ from clarify_auth import (
     FileTokenCache,
     OAuthClientCredentials,
 )
-from conftest import API_URL, TOKEN_URL, make_oauth, token_body
+from conftest import API_URL, TOKEN_URL, make_oauth, run_bare_python, token_body
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -362,14 +362,7 @@ def test_the_token_lifecycle_knows_no_http_library():
         "import sys; import clarify_auth._lifecycle; "
         "print(sorted(m for m in ('requests', 'httpx', 'urllib3') if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PYTHONPATH": SRC},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_bare_python(code)
 
     assert result.stdout.strip() == "[]"
 
