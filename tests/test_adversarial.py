@@ -194,7 +194,7 @@ def test_cache_lock_failure_is_a_warning_not_an_exception(fake, tmp_path, caplog
     auth = OAuthClientCredentials.from_credentials(
         fake.credentials(), token_cache=FileTokenCache(folder), shared=False
     )
-    (folder / f"{auth._lifecycle.cache_key}.lock").mkdir()
+    (folder / f"{auth._lifecycle.store_key.digest[:40]}.lock").mkdir()
     caplog.set_level(logging.WARNING, logger="clarify_auth")
 
     assert auth.authorization().startswith("Bearer ")
@@ -241,7 +241,7 @@ def test_threads_waiting_on_a_cache_locked_fetch_share_its_result(fake, tmp_path
     held, release = threading.Event(), threading.Event()
 
     def hang_holding_the_lock():  # stands in for another process that hangs
-        with filelock.FileLock(folder / f"{auth._lifecycle.cache_key}.lock"):
+        with filelock.FileLock(folder / f"{auth._lifecycle.store_key.digest[:40]}.lock"):
             held.set()
             release.wait(10)
 

@@ -66,13 +66,15 @@ def test_key_depends_on_url_client_audience_and_secret():
     """Different endpoints, clients, audiences or secrets never share an entry."""
     from pydantic import SecretStr
 
+    from clarify_auth._store import StoreKey
+
     base = ("https://a/t", "c", "https://a/", SecretStr("test-secret-1"))
     keys = {
-        FileTokenCache.key(*base),
-        FileTokenCache.key("https://b/t", *base[1:]),
-        FileTokenCache.key(base[0], "d", *base[2:]),
-        FileTokenCache.key(*base[:2], "https://b/", base[3]),
-        FileTokenCache.key(*base[:3], SecretStr("test-secret-2")),
+        StoreKey(*base).digest,
+        StoreKey("https://b/t", *base[1:]).digest,
+        StoreKey(base[0], "d", *base[2:]).digest,
+        StoreKey(*base[:2], "https://b/", base[3]).digest,
+        StoreKey(*base[:3], SecretStr("test-secret-2")).digest,
     }
 
     assert len(keys) == 5
@@ -233,7 +235,7 @@ def test_lock_held_by_a_live_process_times_out(fake, tmp_path, caplog):
     auth = OAuthClientCredentials.from_credentials(
         fake.credentials(), token_cache=cache, shared=False
     )
-    holder = _hold_lock_in_child(cache, auth._lifecycle.cache_key)
+    holder = _hold_lock_in_child(cache, auth._lifecycle.store_key.digest[:40])
     try:
         start = time.monotonic()
         header = auth.authorization()
@@ -253,10 +255,10 @@ def test_lock_of_a_killed_process_does_not_block(fake, tmp_path):
     auth = OAuthClientCredentials.from_credentials(
         fake.credentials(), token_cache=cache, shared=False
     )
-    holder = _hold_lock_in_child(cache, auth._lifecycle.cache_key)
+    holder = _hold_lock_in_child(cache, auth._lifecycle.store_key.digest[:40])
     os.kill(holder.pid, signal.SIGKILL)
     holder.join(5)
-    assert (cache.path / f"{auth._lifecycle.cache_key}.lock").exists()
+    assert (cache.path / f"{auth._lifecycle.store_key.digest[:40]}.lock").exists()
 
     start = time.monotonic()
     auth.authorization()
@@ -265,7 +267,7 @@ def test_lock_of_a_killed_process_does_not_block(fake, tmp_path):
 
 
 def _hold(cache, key, ready):
-    with cache.locked(key):
+    with cache._locked(key):
         ready.set()
         time.sleep(60)
 
@@ -371,9 +373,10 @@ def test_token_cache_must_be_a_file_token_cache(oauth_creds):
 
 def test_unreadable_entry_is_ignored(fake, cache, monkeypatch, caplog):
     """An entry that cannot be read is ignored with its reason."""
-    OAuthClientCredentials.from_credentials(
+    auth = OAuthClientCredentials.from_credentials(
         fake.credentials(), token_cache=cache, shared=False
-    ).token()
+    )
+    auth.token()
     file = cache_file(cache)
     real_open = os.open
 
@@ -383,7 +386,7 @@ def test_unreadable_entry_is_ignored(fake, cache, monkeypatch, caplog):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", deny)
-    assert cache.load(file.stem, now=0.0) is None
+    assert cache.load(auth._lifecycle.store_key) is None
     assert "cannot read it" in caplog.text
     assert SECRET not in caplog.text
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import filelock
 import pytest
 
-from _cache_entries import KEY, OTHER_UID, entry, warnings_in
-from clarify_auth import FileTokenCache, OAuthClientCredentials, _cache
+from _cache_entries import KEY, NAME, OTHER_KEY, OTHER_UID, entry, warnings_in
+from clarify_auth import FileTokenCache, OAuthClientCredentials, _cache, _store
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permiss
 @pytest.fixture
 def cache(tmp_path):
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry(), now=time.monotonic())  # the folder exists, with an entry
+    cache.save(KEY, entry())  # the folder exists, with an entry
     return cache
 
 
@@ -63,13 +63,13 @@ def test_file_system_faults_never_fail_a_request(fake, cache, monkeypatch, caplo
     first = auth.authorization()
     auth.invalidate()
     second = auth.authorization()
-    with cache.locked(KEY) as locked:
+    with cache.lock(KEY, hold=60) as locked:
         pass
 
     assert first.startswith("Bearer fake-token-1-")
     assert second.startswith("Bearer fake-token-2-")
     assert locked is False
-    assert cache.load(KEY, now=time.monotonic()) is None
+    assert cache.load(KEY) is None
     assert os.strerror(code) in caplog.text
     assert str(cache.path) in caplog.text
     assert_no_secret(caplog, fake)
@@ -115,7 +115,7 @@ def test_a_lock_file_that_cannot_be_a_lock_is_a_warning(fake, tmp_path, caplog, 
     auth.invalidate()
 
     header = auth.authorization()
-    with cache.locked(lock.stem) as locked:
+    with cache.lock(auth._lifecycle.store_key, hold=60) as locked:
         pass
 
     assert header.startswith("Bearer fake-token-2-")
@@ -129,15 +129,15 @@ def test_a_hot_loop_over_a_broken_cache_warns_once_per_fault(tmp_path, caplog):
     """The same fault is logged once per interval, not once per call, and again after the interval."""
     cache = FileTokenCache(tmp_path / "tokens")
     cache.path.mkdir(mode=0o700)
-    (cache.path / f"{KEY}.lock").mkdir()
+    (cache.path / f"{NAME}.lock").mkdir()
 
     for _ in range(200):
-        with cache.locked(KEY):
+        with cache.lock(KEY, hold=60):
             pass
     logged = len(warnings_in(caplog))
-    for key in list(_cache._last_warned):
-        _cache._last_warned[key] -= _cache._WARNING_INTERVAL_S + 1
-    with cache.locked(KEY):
+    for key in list(_store._last_warned):
+        _store._last_warned[key] -= _cache._WARNING_INTERVAL_S + 1
+    with cache.lock(KEY, hold=60):
         pass
 
     assert logged == 1
@@ -152,11 +152,11 @@ def test_a_failed_write_leaves_no_temporary_file(cache, monkeypatch, caplog):
 
     monkeypatch.setattr(json, "dump", full)
 
-    cache.store(KEY, entry("test-token-new"), now=time.monotonic())
+    cache.save(KEY, entry("test-token-new"))
 
     assert "cannot write (No space left on device)" in caplog.text
     assert not list(cache.path.glob(".tmp-*"))
-    assert cache.load(KEY, now=time.monotonic()).header == "Bearer test-token-good"
+    assert cache.load(KEY).token.access_token.get_secret_value() == "test-token-good"
 
 
 def test_forget_removes_only_the_refused_token(cache, monkeypatch, caplog):
@@ -165,17 +165,17 @@ def test_forget_removes_only_the_refused_token(cache, monkeypatch, caplog):
     def deny(*args, **kwargs):
         raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
 
-    cache.forget(KEY, "Bearer test-token-other")
-    kept = cache.load(KEY, now=time.monotonic())
+    cache.discard(KEY, "test-token-other")
+    kept = cache.load(KEY)
     monkeypatch.setattr(os, "unlink", deny)
     monkeypatch.setattr(Path, "unlink", deny)  # Python 3.10's pathlib bound os.unlink early
-    cache.forget(KEY, "Bearer test-token-good")
+    cache.discard(KEY, "test-token-good")
     monkeypatch.undo()
-    (cache.path / f"{KEY}.json").write_text("{not json")
-    cache.forget(KEY, "Bearer test-token-good")
+    (cache.path / f"{NAME}.json").write_text("{not json")
+    cache.discard(KEY, "test-token-good")
 
     assert kept is not None
-    assert (cache.path / f"{KEY}.json").exists()
+    assert (cache.path / f"{NAME}.json").exists()
     assert "cannot remove a refused token (Operation not permitted)" in caplog.text
 
 
@@ -188,7 +188,7 @@ def test_a_lock_that_cannot_be_released_is_a_warning(cache, monkeypatch, caplog)
 
     monkeypatch.setattr(FileTokenCache, "_acquire", lambda self, key: UnreleasableLock())
 
-    with cache.locked(KEY) as locked:
+    with cache.lock(KEY, hold=60) as locked:
         pass
 
     assert locked is True
@@ -206,9 +206,9 @@ def _use_as_nobody(folder, out):
     logging.getLogger("clarify_auth").addHandler(handler)
     try:
         cache = FileTokenCache(folder)
-        with cache.locked(KEY) as locked:
-            cache.store(KEY, entry(), now=time.monotonic())
-        loaded = cache.load(KEY, now=time.monotonic())
+        with cache.lock(KEY, hold=60) as locked:
+            cache.save(KEY, entry())
+        loaded = cache.load(KEY)
         out.send(("ok", os.getuid(), locked, loaded, messages))
     except BaseException as exc:
         out.send(("raised", os.getuid(), repr(exc), None, messages))
@@ -251,7 +251,7 @@ def _store_and_hang_before_rename(folder, ready):
 
     os.replace = hang
     Path.replace = hang  # Python 3.10's pathlib bound os.replace at import
-    FileTokenCache(folder).store(KEY, entry("test-token-leftover"), now=time.monotonic())
+    FileTokenCache(folder).save(KEY, entry("test-token-leftover"))
 
 
 def test_temporary_files_of_killed_writers_are_removed_later(tmp_path):
@@ -276,7 +276,7 @@ def test_temporary_files_of_killed_writers_are_removed_later(tmp_path):
     link.symlink_to(outside)
     os.utime(link, (long_ago, long_ago), follow_symlinks=False)
 
-    FileTokenCache(folder).store("b" * 40, entry(), now=time.monotonic())
+    FileTokenCache(folder).save(OTHER_KEY, entry())
 
     assert not leftover.exists()
     assert fresh.exists()
@@ -292,7 +292,7 @@ def test_a_folder_that_cannot_be_listed_still_gets_the_token(cache, monkeypatch,
 
     monkeypatch.setattr(os, "scandir", fail)
 
-    cache.store(KEY, entry("test-token-new"), now=time.monotonic())
+    cache.save(KEY, entry("test-token-new"))
 
     assert "cannot remove old temporary files (Input/output error)" in caplog.text
-    assert cache.load(KEY, now=time.monotonic()).header == "Bearer test-token-new"
+    assert cache.load(KEY).token.access_token.get_secret_value() == "test-token-new"

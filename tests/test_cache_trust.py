@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from _cache_entries import KEY, OTHER_UID, entry
+from _cache_entries import KEY, NAME, OTHER_KEY, OTHER_UID, entry
 from clarify_auth import FileTokenCache, OAuthClientCredentials
 from clarify_auth.testing import FakeClarify
 
@@ -48,10 +48,10 @@ def warnings_in(caplog):
 
 def use_every_way(cache):
     """Call everything the authenticator calls; return what load and locked gave."""
-    loaded = cache.load(KEY, now=time.monotonic())
-    cache.store("b" * 40, entry(), now=time.monotonic())
-    cache.forget(KEY, "Bearer test-token-good")
-    with cache.locked(KEY) as locked:
+    loaded = cache.load(KEY)
+    cache.save(OTHER_KEY, entry())
+    cache.discard(KEY, "test-token-good")
+    with cache.lock(KEY, hold=60) as locked:
         pass
     return loaded, locked
 
@@ -69,7 +69,7 @@ def test_folder_owned_by_another_user_is_refused_with_one_warning(tmp_path, capl
     """A folder of another user is not read, written or locked in, and says so once for many calls."""
     folder = tmp_path / "tokens"
     folder.mkdir(mode=0o700)
-    FileTokenCache(folder).store(KEY, entry(), now=time.monotonic())
+    FileTokenCache(folder).save(KEY, entry())
     os.chown(folder, OTHER_UID, OTHER_UID)
     cache = FileTokenCache(folder)
     caplog.set_level(logging.WARNING, logger="clarify_auth")
@@ -78,7 +78,7 @@ def test_folder_owned_by_another_user_is_refused_with_one_warning(tmp_path, capl
 
     assert results == [(None, False)] * 5
     assert sorted(p.name for p in folder.iterdir()) == [
-        f"{KEY}.json"
+        f"{NAME}.json"
     ]  # nothing written, nothing removed
     assert len(warnings_in(caplog)) == 1
     assert "owned by user 65534" in caplog.text
@@ -91,8 +91,8 @@ def test_own_folder_writable_by_others_is_refused_and_left_alone(tmp_path, caplo
     """A folder of ours that others can write to is refused as it is (not chmodded), with the fix."""
     folder = tmp_path / "tokens"
     folder.mkdir(mode=0o700)
-    (folder / f"{KEY}.json").write_text(document("test-token-planted"))
-    (folder / f"{KEY}.json").chmod(0o600)
+    (folder / f"{NAME}.json").write_text(document("test-token-planted"))
+    (folder / f"{NAME}.json").chmod(0o600)
     folder.chmod(mode)
     cache = FileTokenCache(folder)
 
@@ -100,7 +100,7 @@ def test_own_folder_writable_by_others_is_refused_and_left_alone(tmp_path, caplo
 
     assert results == [(None, False)] * 3
     assert stat.S_IMODE(folder.stat().st_mode) == mode
-    assert sorted(p.name for p in folder.iterdir()) == [f"{KEY}.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [f"{NAME}.json"]
     assert len(warnings_in(caplog)) == 1
     assert f"mode {mode:o}" in caplog.text
     assert "chmod 700" in caplog.text
@@ -135,9 +135,9 @@ def test_own_folder_readable_but_not_writable_by_others_is_used(tmp_path, mode):
     folder.chmod(mode)
     cache = FileTokenCache(folder)
 
-    cache.store(KEY, entry(), now=time.monotonic())
+    cache.save(KEY, entry())
 
-    assert cache.load(KEY, now=time.monotonic()) is not None
+    assert cache.load(KEY) is not None
 
 
 def test_folders_we_create_are_private_parents_included(tmp_path):
@@ -145,21 +145,21 @@ def test_folders_we_create_are_private_parents_included(tmp_path):
     cache = FileTokenCache(tmp_path / "cache" / "clarify-auth" / "tokens")
     umask = os.umask(0o002)
     try:
-        cache.store(KEY, entry(), now=time.monotonic())
+        cache.save(KEY, entry())
     finally:
         os.umask(umask)
 
     for folder in (cache.path, cache.path.parent, cache.path.parent.parent):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
-    assert cache.load(KEY, now=time.monotonic()) is not None
+    assert cache.load(KEY) is not None
 
 
 def test_load_does_not_create_the_folder(tmp_path, caplog):
     """Reading from a cache that does not exist yet finds nothing, quietly, and creates nothing."""
     cache = FileTokenCache(tmp_path / "tokens")
 
-    assert cache.load(KEY, now=time.monotonic()) is None
-    cache.forget(KEY, "Bearer test-token-good")
+    assert cache.load(KEY) is None
+    cache.discard(KEY, "test-token-good")
 
     assert not cache.path.exists()
     assert not caplog.records
@@ -170,9 +170,9 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path, caplog):
     (tmp_path / "tokens").write_text("")
     cache = FileTokenCache(tmp_path / "tokens")
 
-    cache.store(KEY, entry(), now=time.monotonic())
+    cache.save(KEY, entry())
 
-    assert cache.load(KEY, now=time.monotonic()) is None
+    assert cache.load(KEY) is None
     assert "it is not a folder" in caplog.text
 
 
@@ -182,32 +182,32 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path, caplog):
 def test_symlink_to_an_attackers_valid_token_is_refused(tmp_path, caplog, root_only):
     """An entry that is a symlink to another user's well-formed token file is not followed."""
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry(), now=time.monotonic())
+    cache.save(KEY, entry())
     target = attacker_file(tmp_path / "attacker.json")
-    (cache.path / f"{KEY}.json").unlink()
-    (cache.path / f"{KEY}.json").symlink_to(target)
+    (cache.path / f"{NAME}.json").unlink()
+    (cache.path / f"{NAME}.json").symlink_to(target)
 
-    loaded = cache.load(KEY, now=time.monotonic())
-    cache.forget(KEY, "Bearer test-token-attacker")
+    loaded = cache.load(KEY)
+    cache.discard(KEY, "test-token-attacker")
 
     assert loaded is None
     assert "symbolic link" in caplog.text
-    assert (cache.path / f"{KEY}.json").is_symlink()  # forget() did not believe it either
+    assert (cache.path / f"{NAME}.json").is_symlink()  # forget() did not believe it either
     assert "test-token" not in caplog.text
 
 
 def test_a_fifo_entry_does_not_hang_load_or_forget(tmp_path, caplog):
     """A FIFO planted as an entry is refused at once by load() and forget() (no blocking open)."""
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry(), now=time.monotonic())
-    fifo = cache.path / f"{KEY}.json"
+    cache.save(KEY, entry())
+    fifo = cache.path / f"{NAME}.json"
     fifo.unlink()
     os.mkfifo(fifo, 0o600)
     results = []
 
     def use():
-        results.append(cache.load(KEY, now=time.monotonic()))
-        cache.forget(KEY, "Bearer test-token-good")
+        results.append(cache.load(KEY))
+        cache.discard(KEY, "test-token-good")
         results.append("done")
 
     worker = threading.Thread(target=use, daemon=True)
@@ -226,11 +226,11 @@ def test_a_fifo_entry_does_not_hang_load_or_forget(tmp_path, caplog):
 def test_an_oversized_entry_is_refused(tmp_path, caplog):
     """An entry larger than 64 KiB is not read into memory and parsed, however well-formed."""
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry(), now=time.monotonic())
-    file = cache.path / f"{KEY}.json"
+    cache.save(KEY, entry())
+    file = cache.path / f"{NAME}.json"
     file.write_text(document("test-token-big") + " " * 70_000)
 
-    assert cache.load(KEY, now=time.monotonic()) is None
+    assert cache.load(KEY) is None
     assert "larger than 64 KiB" in caplog.text
 
 
@@ -249,8 +249,8 @@ def _swap(file, good, target, ready, stop, swaps):
 def test_swapping_the_entry_for_a_symlink_never_yields_the_attackers_token(tmp_path, root_only):
     """While another process flips an entry between a good file and a symlink to another user's token, load never returns the latter."""
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry("test-token-good"), now=time.monotonic())
-    file = cache.path / f"{KEY}.json"
+    cache.save(KEY, entry("test-token-good"))
+    file = cache.path / f"{NAME}.json"
     good = cache.path / "good.json"
     os.link(file, good)
     target = attacker_file(tmp_path / "attacker.json")
@@ -262,8 +262,8 @@ def test_swapping_the_entry_for_a_symlink_never_yields_the_attackers_token(tmp_p
         assert ready.wait(30)
         seen = set()
         for done in range(1, 50_001):  # at least 2,000 loads and 1,000 swaps, bounded
-            loaded = cache.load(KEY, now=time.monotonic())
-            seen.add(loaded.header if loaded else None)
+            loaded = cache.load(KEY)
+            seen.add(loaded.token.access_token.get_secret_value() if loaded else None)
             if done >= 2000 and swaps.value >= 1000:
                 break
     finally:
@@ -271,8 +271,8 @@ def test_swapping_the_entry_for_a_symlink_never_yields_the_attackers_token(tmp_p
         swapper.join(10)
 
     assert swaps.value >= 1000
-    assert "Bearer test-token-good" in seen
-    assert "Bearer test-token-attacker" not in seen
+    assert "test-token-good" in seen
+    assert "test-token-attacker" not in seen
 
 
 def test_an_entry_swapped_for_a_symlink_right_after_its_check_is_not_followed(
@@ -280,8 +280,8 @@ def test_an_entry_swapped_for_a_symlink_right_after_its_check_is_not_followed(
 ):
     """An entry replaced by a symlink between being looked up by name and being read is refused."""
     cache = FileTokenCache(tmp_path / "tokens")
-    cache.store(KEY, entry("test-token-good"), now=time.monotonic())
-    file = cache.path / f"{KEY}.json"
+    cache.save(KEY, entry("test-token-good"))
+    file = cache.path / f"{NAME}.json"
     target = attacker_file(tmp_path / "attacker.json")
     real_stat, real_open = os.stat, os.open
     swapped = []
@@ -307,7 +307,7 @@ def test_an_entry_swapped_for_a_symlink_right_after_its_check_is_not_followed(
     monkeypatch.setattr(os, "lstat", lambda path: stat_then_swap(path, follow_symlinks=False))
     monkeypatch.setattr(os, "open", swap_then_open)
 
-    loaded = cache.load(KEY, now=time.monotonic())
+    loaded = cache.load(KEY)
 
     assert swapped
     assert loaded is None

@@ -37,8 +37,11 @@ if typing.TYPE_CHECKING:
         RPCResponseError,
         TokenError,
     )
+    from clarify_auth._lifecycle import TokenCounters
     from clarify_auth._oauth import OAuthClientCredentials
+    from clarify_auth._redis_cache import RedisTokenCache
     from clarify_auth._session import ClarifySession
+    from clarify_auth._store import StoredToken, StoreKey, TokenStore
     from clarify_auth._token import AccessToken
 
 __all__ = [
@@ -57,7 +60,12 @@ __all__ = [
     "OAuthClientCredentials",
     "RPCError",
     "RPCResponseError",
+    "RedisTokenCache",
+    "StoreKey",
+    "StoredToken",
+    "TokenCounters",
     "TokenError",
+    "TokenStore",
     "__version__",
     "load_credentials",
 ]
@@ -80,6 +88,11 @@ _WHERE = {
     "TokenError": "_errors",
     "ClarifySession": "_session",
     "FileTokenCache": "_cache",
+    "RedisTokenCache": "_redis_cache",
+    "StoreKey": "_store",
+    "StoredToken": "_store",
+    "TokenStore": "_store",
+    "TokenCounters": "_lifecycle",
 }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import math
@@ -24,21 +23,23 @@ import os
 import stat
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._token import AccessToken, CachedToken
+from clarify_auth._store import StoredToken, warn_limited
+from clarify_auth._token import AccessToken
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import filelock
+
+    from clarify_auth._store import StoreKey
 
 __all__ = ["FileTokenCache"]
 
@@ -102,6 +103,8 @@ class FileTokenCache:
         >>> session = ClarifySession(token_cache=cache)  # doctest: +SKIP
     """
 
+    kind = "file"
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -118,31 +121,22 @@ class FileTokenCache:
         """Show the folder."""
         return f"FileTokenCache(path={str(self.path)!r})"
 
-    # -- what the authenticator calls -----------------------------------------------------
+    # -- the TokenStore protocol ----------------------------------------------------------
 
-    @staticmethod
-    def key(token_url: str, client_id: str, audience: str, secret: SecretStr) -> str:
-        """The entry's name: a hash that includes the secret's hash, never the secret."""
-        secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
-        material = f"clarify-auth\n{token_url}\n{client_id}\n{audience}\n{secret_hash}"
-        return hashlib.sha256(material.encode()).hexdigest()[:40]
-
-    def load(self, key: str, *, now: float) -> CachedToken | None:
-        """The stored token with its deadlines on the caller's monotonic clock ``now``.
-
-        ``None`` when there is none, or it cannot be trusted, or it has expired.
-        """
-        data = self._read(key)
+    def load(self, key: StoreKey) -> StoredToken | None:
+        """The stored token, or ``None`` when there is none, it is untrusted or expired."""
+        name = _entry_name(key)
+        data = self._read(name)
         if data is None:
             return None
         try:
-            return _parse(data, now=now)
+            return _parse(data)
         except (ValueError, TypeError, KeyError, ValidationError):
-            self._warn_entry(key, "it is corrupt or truncated")
+            self._warn_entry(name, "it is corrupt or truncated")
             return None
 
-    def store(self, key: str, entry: CachedToken, *, now: float) -> None:
-        """Write ``entry`` atomically (a temporary file renamed over the old one), mode 0600.
+    def save(self, key: StoreKey, stored: StoredToken) -> None:
+        """Write ``stored`` atomically (a temporary file renamed over the old one), mode 0600.
 
         Temporary files that writers killed before their rename left behind go first.
         """
@@ -150,15 +144,15 @@ class FileTokenCache:
             return
         self._remove_stale_temporaries()
         wall = time.time()
-        token = entry.token
+        token = stored.token
         document = {
             "version": _FORMAT_VERSION,
             "access_token": token.access_token.get_secret_value(),
             "token_type": token.token_type,
             "scope": token.scope,
             "expires_in": token.expires_in,
-            "refresh_at": wall + (entry.refresh_at - now),
-            "expires_at": wall + (entry.expires_at - now),
+            "refresh_at": wall + stored.refresh_in,
+            "expires_at": wall + stored.expires_in,
             # When the token dies, as the endpoint said (AccessToken.expires_at).
             "token_expires_at": token.expires_at.timestamp(),
         }
@@ -167,7 +161,7 @@ class FileTokenCache:
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
                     json.dump(document, out)
-                Path(temporary).replace(self.path / f"{key}.json")
+                Path(temporary).replace(self.path / f"{_entry_name(key)}.json")
             except BaseException:
                 with contextlib.suppress(OSError):
                     Path(temporary).unlink()
@@ -175,24 +169,38 @@ class FileTokenCache:
         except OSError as exc:
             self._warn("write", "token cache %s: cannot write (%s); going on without it", exc)
 
-    def forget(self, key: str, header: str) -> None:
-        """Remove the stored token if it is the one in ``header`` (the server refused it)."""
-        data = self._read(key)
+    def discard(self, key: StoreKey, access_token: str) -> None:
+        """Remove the stored token if it is ``access_token`` (the server refused it)."""
+        name = _entry_name(key)
+        data = self._read(name)
         if data is None:
             return
         try:
             stored = json.loads(data)["access_token"]
         except (ValueError, TypeError, KeyError):
-            return  # not a token; the next load() says so and the next store() replaces it
-        if not isinstance(stored, str) or header != f"Bearer {stored}":
+            return  # not a token; the next load() says so and the next save() replaces it
+        if not isinstance(stored, str) or stored != access_token:
             return
         try:
-            (self.path / f"{key}.json").unlink(missing_ok=True)
+            (self.path / f"{name}.json").unlink(missing_ok=True)
         except OSError as exc:
             self._warn("forget", "token cache %s: cannot remove a refused token (%s)", exc)
 
+    def lock(self, key: StoreKey, *, hold: float = 0.0) -> contextlib.AbstractContextManager[bool]:
+        """Hold the key's inter-process lock; yields False if that failed (go on anyway).
+
+        ``hold`` is not needed here: the operating system releases the lock of
+        a process that dies, and one that hangs is waited for ``lock_timeout``.
+        """
+        del hold
+        return self._locked(_entry_name(key))
+
+    def describe(self) -> str:
+        """Say where the tokens are kept (for ``clarify-auth cache``)."""
+        return f"files in {self.path}"
+
     @contextlib.contextmanager
-    def locked(self, key: str) -> Iterator[bool]:
+    def _locked(self, key: str) -> Iterator[bool]:
         """Hold the key's inter-process lock; yields False if that failed (go on anyway)."""
         lock = self._acquire(key) if self._usable(create=True) else None
         if lock is None:
@@ -243,7 +251,7 @@ class FileTokenCache:
         reason = _distrust_folder(info)
         if reason is not None:
             # Once per folder and process: the folder is not going to change by itself.
-            _warn_limited(
+            warn_limited(
                 (str(self.path), "refused"),
                 math.inf,
                 "token cache folder %s refused: %s; going on without the file cache",
@@ -290,7 +298,7 @@ class FileTokenCache:
 
     def _warn_entry(self, key: str, reason: str) -> None:
         file = self.path / f"{key}.json"
-        _warn_limited(
+        warn_limited(
             (str(file), reason),
             _WARNING_INTERVAL_S,
             "token cache %s ignored and will be replaced: %s",
@@ -301,7 +309,7 @@ class FileTokenCache:
     def _warn(self, topic: str, message: str, exc: OSError) -> None:
         """Log a fault of the folder (``message`` takes the folder and the bare reason)."""
         reason = exc.strerror or type(exc).__name__
-        _warn_limited((str(self.path), topic), _WARNING_INTERVAL_S, message, self.path, reason)
+        warn_limited((str(self.path), topic), _WARNING_INTERVAL_S, message, self.path, reason)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle the settings only (there is no open file or lock to carry)."""
@@ -381,22 +389,12 @@ def _distrust(info: os.stat_result) -> str | None:
     return None
 
 
-_warned_lock = threading.Lock()
-_last_warned: dict[tuple[str, str], float] = {}
+def _entry_name(key: StoreKey) -> str:
+    """The entry's file name: part of the key's digest, which includes no secret."""
+    return key.digest[:40]
 
 
-def _warn_limited(key: tuple[str, str], interval: float, message: str, *args: object) -> None:
-    """Log a warning unless the same ``key`` was logged less than ``interval`` seconds ago."""
-    now = time.monotonic()
-    with _warned_lock:
-        last = _last_warned.get(key)
-        if last is not None and now - last < interval:
-            return
-        _last_warned[key] = now
-    logger.warning(message, *args)
-
-
-def _parse(data: bytes, *, now: float) -> CachedToken | None:
+def _parse(data: bytes) -> StoredToken | None:
     document = json.loads(data)
     if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
         raise ValueError
@@ -415,8 +413,4 @@ def _parse(data: bytes, *, now: float) -> CachedToken | None:
         return None  # expired: not an error, just of no use
     # A stored lifetime longer than the token's own would mean a tampered file.
     remaining = min(expires_at - wall, token.expires_in)
-    return CachedToken.at(
-        token,
-        refresh_at=now + min(refresh_at - wall, remaining),
-        expires_at=now + remaining,
-    )
+    return StoredToken(token, refresh_in=min(refresh_at - wall, remaining), expires_in=remaining)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO
 
-    from clarify_auth._cache import FileTokenCache
+    from clarify_auth._store import TokenStore
     from clarify_auth._token import AccessToken
 
 __all__ = ["main"]
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     credentials = load_credentials(getattr(args, "credentials", None))
     # A plain-http remote apiUrl is the file's fault, whatever the command (exit 2).
     check_transport(credentials.api_url, what="credentials")
-    cache: FileTokenCache | Literal[False] = (
+    cache: TokenStore | Literal[False] = (
         False
         if getattr(args, "no_cache", False)
         else token_cache_from_environment(default_on=True) or False
@@ -203,7 +203,7 @@ def _token(
     credentials: Credentials,
     out: TextIO,
     *,
-    cache: FileTokenCache | Literal[False],
+    cache: TokenStore | Literal[False],
     as_json: bool,
 ) -> int:
     if isinstance(credentials.credentials, BasicAuthCredentials):
@@ -231,7 +231,7 @@ def _token_document(token: AccessToken) -> dict[str, Any]:
     }
 
 
-def _check(credentials: Credentials, out: TextIO, *, cache: FileTokenCache | Literal[False]) -> int:
+def _check(credentials: Credentials, out: TextIO, *, cache: TokenStore | Literal[False]) -> int:
     inner = credentials.credentials
     lines = [
         ("integration", credentials.integration),

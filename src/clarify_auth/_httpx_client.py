@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import Self
 
-    from clarify_auth._cache import FileTokenCache
     from clarify_auth._config import TimeoutSpec
+    from clarify_auth._store import TokenStore
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -58,7 +58,7 @@ def _setup(
     authenticator: Authenticator | None,
     api_version: str | None,
     timeout: TimeoutOption,
-    token_cache: FileTokenCache | Literal[False] | None,
+    token_cache: TokenStore | Literal[False] | None,
     httpx_options: dict[str, Any],
 ) -> _Setup:
     api_version = checked_api_version(api_version)
@@ -190,7 +190,7 @@ class Client(_ClarifyClient, httpx.Client):
         api_version: Sent as ``X-API-Version``; ``None`` sends no such header.
         timeout: An ``httpx.Timeout``, seconds, or ``(connect, read)``
             seconds; by default 5 s to connect and 60 s for the rest.
-        token_cache: A :class:`~clarify_auth.FileTokenCache`, ``False`` for
+        token_cache: A :class:`~clarify_auth.TokenStore`, ``False`` for
             none, or ``None`` to follow ``CLARIFY_TOKEN_CACHE``.
         httpx_options: Passed to ``httpx.Client`` (``headers`` are added to ours).
 
@@ -210,7 +210,7 @@ class Client(_ClarifyClient, httpx.Client):
         authenticator: Authenticator | None = None,
         api_version: str | None = DEFAULT_API_VERSION,
         timeout: TimeoutOption = DEFAULT_TIMEOUT,
-        token_cache: FileTokenCache | Literal[False] | None = None,
+        token_cache: TokenStore | Literal[False] | None = None,
         **httpx_options: Any,
     ) -> None:
         """Load the credentials (when not given) and set up auth, base URL and headers."""
@@ -286,7 +286,7 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
         authenticator: Authenticator | None = None,
         api_version: str | None = DEFAULT_API_VERSION,
         timeout: TimeoutOption = DEFAULT_TIMEOUT,
-        token_cache: FileTokenCache | Literal[False] | None = None,
+        token_cache: TokenStore | Literal[False] | None = None,
         **httpx_options: Any,
     ) -> None:
         """Load the credentials (when not given) and set up auth, base URL and headers."""

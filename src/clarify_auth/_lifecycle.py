@@ -4,12 +4,13 @@ A :class:`TokenLifecycle` holds the current token and decides when a new one is
 needed: one fetch in flight however many threads ask (they share its result or
 its error), a refresh ahead of expiry while the old token stays in use, a file
 cache shared with other processes, compare-and-invalidate after a 401, and the
-token's journey through ``pickle`` and ``os.fork()``. It knows nothing of
+token's journey through ``pickle`` and ``os.fork()``. It knows stores only
+through the :class:`~clarify_auth._store.TokenStore` protocol, and nothing of
 ``requests`` or ``httpx``: the caller that needs a token hands it a *fetch*
 function, and each transport is a thin adapter around the lifecycle.
 
 Every authenticator in a process with the same token URL, client ID, audience,
-secret, clock and file cache holds the same lifecycle (see :func:`shared_lifecycle`),
+secret and clock holds the same lifecycle (see :func:`shared_lifecycle`),
 so ten sessions built from one credentials file cost one token request.
 """
 
@@ -22,9 +23,11 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from clarify_auth._errors import TokenError
+from clarify_auth._store import StoredToken, TokenStoreError, warn_limited
 from clarify_auth._token import AccessToken, CachedToken
 
 if TYPE_CHECKING:
@@ -32,13 +35,21 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from clarify_auth._cache import FileTokenCache
+    from clarify_auth._store import StoreKey, TokenStore
 
     #: Fetches a new token from the endpoint: the token and the clock reading
     #: (on the lifecycle's clock) taken when its request left.
     Fetch = Callable[[], tuple[AccessToken, float]]
 
-__all__ = ["TokenLifecycle", "clear_shared_lifecycles", "lifecycle_key", "shared_lifecycle"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "TokenCounters",
+    "TokenLifecycle",
+    "clear_shared_lifecycles",
+    "lifecycle_key",
+    "shared_lifecycle",
+]
 
 logger = logging.getLogger("clarify_auth")
 
@@ -47,6 +58,33 @@ _DROPPED_REMEMBERED = 8
 # After a refresh ahead of expiry failed, wait this long before trying again
 # while the current token is still good.
 _EARLY_REFRESH_RETRY_S = 10.0
+# The same fault of one store is logged at most this often.
+_STORE_WARNING_INTERVAL_S = 300.0
+# How long a store's lock may be held for a fetch when nobody said.
+_DEFAULT_HOLD_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounters:
+    """What one client's token cost this process so far (``authenticator.counters``).
+
+    Attributes:
+        fetches: Tokens this process fetched from the token endpoint (a fetch
+            the endpoint made retry counts once).
+        process_hits: Times a token held in the process was used (no I/O).
+        store_hits: Times a token was taken from the store (another process
+            or machine fetched it).
+        store_failures: Store operations that failed (the process went on
+            without the store).
+        store: What kind of store is in use (``"file"``, ``"redis"``, a user
+            store's class name), or ``None``.
+    """
+
+    fetches: int = 0
+    process_hits: int = 0
+    store_hits: int = 0
+    store_failures: int = 0
+    store: str | None = None
 
 
 class TokenLifecycle:
@@ -54,26 +92,35 @@ class TokenLifecycle:
 
     Args:
         clock: Monotonic seconds that count time suspended; deadlines live on it.
-        file_cache: Shares the token with other processes, or ``None``.
-        cache_key: The entry's name in ``file_cache``.
+        store: Shares the token with other processes or machines, or ``None``.
+        store_key: The client's key in ``store``.
         token_url: Named in messages only.
+        hold_s: The longest one fetch may take (a store's lock lasts no longer).
     """
 
     def __init__(
         self,
         *,
         clock: Callable[[], float],
-        file_cache: FileTokenCache | None = None,
-        cache_key: str = "",
+        store: TokenStore | None = None,
+        store_key: StoreKey | None = None,
         token_url: str = "",
+        hold_s: float = _DEFAULT_HOLD_S,
     ) -> None:
         """Start with no token; nothing is fetched until a caller needs one."""
         self.clock = clock
-        self.file_cache = file_cache
-        self.cache_key = cache_key
+        self.store = store if store_key is not None else None
+        self.store_key = store_key
         self.token_url = token_url
+        self.hold_s = hold_s
         #: The current token; read without the lock on the hot path.
         self.entry: CachedToken | None = None
+        #: Counters (see :class:`TokenCounters`); process_hits is counted by
+        #: the adapters on their hot paths, without a lock.
+        self.fetches = 0
+        self.process_hits = 0
+        self.store_hits = 0
+        self.store_failures = 0
         # Headers of tokens dropped here (refused or invalidated), so that an
         # older pickle arriving later cannot bring one back.
         self._dropped: deque[str] = deque(maxlen=_DROPPED_REMEMBERED)
@@ -91,16 +138,27 @@ class TokenLifecycle:
         held = "a token" if self.entry is not None else "no token"
         return f"TokenLifecycle(token_url={self.token_url!r}, holding {held})"
 
-    def use_file_cache(self, file_cache: FileTokenCache, cache_key: str) -> None:
-        """Share with other processes through ``file_cache``, unless a cache is in use already.
+    def use_store(self, store: TokenStore, store_key: StoreKey) -> None:
+        """Share through ``store``, unless a store is in use already.
 
         Authenticators of one client share one lifecycle whether or not each
-        was given a file cache; the first cache any of them brings serves all.
+        was given a store; the first store any of them brings serves all.
         """
         with self._lock:
-            if self.file_cache is None:
-                self.file_cache = file_cache
-                self.cache_key = cache_key
+            if self.store is None:
+                self.store = store
+                self.store_key = store_key
+
+    def counters(self) -> TokenCounters:
+        """A snapshot of the counters."""
+        store = self.store
+        return TokenCounters(
+            fetches=self.fetches,
+            process_hits=self.process_hits,
+            store_hits=self.store_hits,
+            store_failures=self.store_failures,
+            store=None if store is None else _store_kind(store),
+        )
 
     # -- asking for a token ----------------------------------------------------
 
@@ -156,12 +214,10 @@ class TokenLifecycle:
 
         For ``clarify-auth check``, which is there to test the credentials.
         """
-        token, sent_at = fetch()
-        entry = CachedToken.issued(token, requested_at=sent_at)
+        entry = self._issued(fetch)
         with self._lock:
             self.entry = entry
-        if self.file_cache is not None:
-            self.file_cache.store(self.cache_key, entry, now=self.clock())
+        self._save(entry)
         return entry
 
     def _lead(self, flight: _Flight, fetch: Fetch) -> None:
@@ -201,46 +257,87 @@ class TokenLifecycle:
         flight.succeed(entry)
 
     def _obtain(self, fetch: Fetch) -> CachedToken:
-        """A new token: from the file cache when another process has one, else fetched."""
-        cache = self.file_cache
-        if cache is None:
-            return _issued(fetch)
-        key = self.cache_key
-        shared = self._usable_from_cache(cache, key)
+        """A new token: from the store when another process has one, else fetched."""
+        if self.store is None:
+            return self._issued(fetch)
+        shared = self._usable_from_store()
         if shared is not None:
             return shared
-        with cache.locked(key):
-            # Whoever held the lock before us may have just written a token.
-            shared = self._usable_from_cache(cache, key)
+        lock = self._store_call("lock", lambda store, key: store.lock(key, hold=self.hold_s))
+        try:
+            held = lock is not None and self._store_call("lock", lambda *_: lock.__enter__())
+            # Whoever held the lock before us may have just saved a token.
+            shared = self._usable_from_store()
             if shared is not None:
                 return shared
-            entry = _issued(fetch)
-            cache.store(key, entry, now=self.clock())
+            entry = self._issued(fetch)
+            self._save(entry)
             return entry
+        finally:
+            if lock is not None and held is not None:
+                self._store_call("unlock", lambda *_: lock.__exit__(None, None, None))
 
-    def _usable_from_cache(self, cache: FileTokenCache, key: str) -> CachedToken | None:
-        now = self.clock()
-        shared = cache.load(key, now=now)
-        if shared is None:
+    def _issued(self, fetch: Fetch) -> CachedToken:
+        self.fetches += 1
+        token, sent_at = fetch()
+        return CachedToken.issued(token, requested_at=sent_at)
+
+    def _usable_from_store(self) -> CachedToken | None:
+        stored = self._store_call("load", lambda store, key: store.load(key))
+        if stored is None:
             return None
+        now = self.clock()
+        shared = CachedToken.at(
+            stored.token, refresh_at=now + stored.refresh_in, expires_at=now + stored.expires_in
+        )
         current = self.entry
         if current is not None and shared.header == current.header:
             return None  # the token we are replacing
+        if shared.header in self._dropped:
+            return None  # refused here already; the store has not caught up
         if now < shared.refresh_at or (current is None and now < shared.expires_at):
-            logger.info("using an access token another process fetched (shared cache)")
+            logger.info("using an access token another process fetched (%s)", self.store)
+            self.store_hits += 1
             return shared
         return None
+
+    def _save(self, entry: CachedToken) -> None:
+        now = self.clock()
+        stored = StoredToken(entry.token, entry.refresh_at - now, entry.expires_at - now)
+        self._store_call("save", lambda store, key: store.save(key, stored))
+
+    def _store_call(self, what: str, call: Callable[[TokenStore, StoreKey], _T]) -> _T | None:
+        """``call(store, key)``, or ``None`` (counted, and logged once a while) if it fails."""
+        store, key = self.store, self.store_key
+        if store is None or key is None:
+            return None
+        try:
+            return call(store, key)
+        except Exception as exc:  # noqa: BLE001 - a store never fails a request
+            self.store_failures += 1
+            if not isinstance(exc, TokenStoreError):  # ours have said why already
+                secret = key.secret.get_secret_value()
+                reason = f"{type(exc).__name__}: {exc}".replace(secret, "**********")
+                warn_limited(
+                    (f"store {id(store)}", what),
+                    _STORE_WARNING_INTERVAL_S,
+                    "token store %r failed to %s (%s); going on without it",
+                    store,
+                    what,
+                    reason,
+                )
+            return None
 
     # -- dropping a token --------------------------------------------------------
 
     def invalidate(self) -> None:
-        """Forget the token (here and in the file cache); the next caller fetches anew."""
+        """Forget the token (here and in the store); the next caller fetches anew."""
         with self._lock:
             entry, self.entry = self.entry, None
             if entry is not None:
                 self._dropped.append(entry.header)
-        if self.file_cache is not None and entry is not None:
-            self.file_cache.forget(self.cache_key, entry.header)
+        if entry is not None:
+            self._discard(entry.header)
 
     def invalidate_if_current(self, header: str) -> None:
         """Forget the token if it is still the one in ``header`` (the server refused it).
@@ -252,8 +349,11 @@ class TokenLifecycle:
             self._dropped.append(header)
             if self.entry is not None and self.entry.header == header:
                 self.entry = None
-        if self.file_cache is not None:
-            self.file_cache.forget(self.cache_key, header)
+        self._discard(header)
+
+    def _discard(self, header: str) -> None:
+        access_token = header.removeprefix("Bearer ")
+        self._store_call("discard", lambda store, key: store.discard(key, access_token))
 
     # -- crossing a process boundary -------------------------------------------------
 
@@ -287,9 +387,9 @@ class TokenLifecycle:
                 self.entry = arrived
 
 
-def _issued(fetch: Fetch) -> CachedToken:
-    token, sent_at = fetch()
-    return CachedToken.issued(token, requested_at=sent_at)
+def _store_kind(store: TokenStore) -> str:
+    kind = getattr(store, "kind", None)
+    return kind if isinstance(kind, str) else type(store).__name__
 
 
 class _Flight:

@@ -19,7 +19,6 @@ from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
 from clarify_auth._auth import Authenticator, _secret
-from clarify_auth._cache import FileTokenCache
 from clarify_auth._clock import suspend_aware_clock
 from clarify_auth._config import (
     TimeoutSpec,
@@ -29,7 +28,13 @@ from clarify_auth._config import (
 )
 from clarify_auth._credentials import ClientCredentials, Credentials
 from clarify_auth._errors import ConfigurationError, CredentialsError
-from clarify_auth._lifecycle import TokenLifecycle, lifecycle_key, shared_lifecycle
+from clarify_auth._lifecycle import (
+    TokenCounters,
+    TokenLifecycle,
+    lifecycle_key,
+    shared_lifecycle,
+)
+from clarify_auth._store import StoreKey, TokenStore
 from clarify_auth._token_endpoint import (
     DEFAULT_TOKEN_TIMEOUT,
     TokenEndpoint,
@@ -90,10 +95,11 @@ class OAuthClientCredentials(Authenticator):
         clock: Monotonic clock in seconds (tests inject one); default a clock
             that counts time suspended (``CLOCK_BOOTTIME`` on Linux).
         sleep: Sleeps between retries (tests inject one); default ``time.sleep``.
-        token_cache: A :class:`FileTokenCache` to share tokens with other
-            processes on this machine. ``None`` (the default) follows the
-            environment variable ``CLARIFY_TOKEN_CACHE``; ``False`` turns the
-            file cache off whatever it says.
+        token_cache: A :class:`~clarify_auth.TokenStore` to share tokens
+            with other processes: a :class:`~clarify_auth.FileTokenCache` (this
+            machine), a :class:`~clarify_auth.RedisTokenCache` (a fleet), or
+            your own. ``None`` (the default) follows the environment variable
+            ``CLARIFY_TOKEN_CACHE``; ``False`` turns stores off whatever it says.
         shared: Share the token with the other authenticators in this process
             that have the same client (the default); ``False`` gives this one a
             private token.
@@ -125,7 +131,7 @@ class OAuthClientCredentials(Authenticator):
         refresh_in_background: bool = True,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
-        token_cache: FileTokenCache | Literal[False] | None = None,
+        token_cache: TokenStore | Literal[False] | None = None,
         shared: bool = True,
         session: requests.Session | None = None,
     ) -> None:
@@ -150,10 +156,11 @@ class OAuthClientCredentials(Authenticator):
             )
         if token_cache is None:
             token_cache = token_cache_from_environment()
-        elif token_cache is not False and not isinstance(token_cache, FileTokenCache):
+        elif token_cache is not False and not isinstance(token_cache, TokenStore):
             raise ConfigurationError(
-                "OAuthClientCredentials: token_cache must be a clarify_auth.FileTokenCache, "
-                "None or False"
+                "OAuthClientCredentials: token_cache must be a clarify_auth.TokenStore "
+                "(FileTokenCache, RedisTokenCache or your own), None or False; "
+                f"got {type(token_cache).__name__}"
             )
         self._restrict_to(api_url)
         self._endpoint = TokenEndpoint(
@@ -179,19 +186,17 @@ class OAuthClientCredentials(Authenticator):
     def _find_lifecycle(self) -> TokenLifecycle:
         """This client's lifecycle: the process's shared one, or a private one."""
         endpoint, cache = self._endpoint, self._cache
-        cache_key = (
-            cache.key(endpoint.token_url, endpoint.client_id, endpoint.audience,
-                      endpoint.client_secret)
-            if cache is not None
-            else ""
-        )  # fmt: skip
+        store_key = StoreKey(
+            endpoint.token_url, endpoint.client_id, endpoint.audience, endpoint.client_secret
+        )
 
         def create() -> TokenLifecycle:
             return TokenLifecycle(
                 clock=endpoint.clock,
-                file_cache=cache,
-                cache_key=cache_key,
+                store=cache,
+                store_key=store_key,
                 token_url=endpoint.token_url,
+                hold_s=endpoint.deadline,
             )
 
         if not self._shared:
@@ -206,7 +211,7 @@ class OAuthClientCredentials(Authenticator):
         )
         lifecycle = shared_lifecycle(key, create)
         if cache is not None:
-            lifecycle.use_file_cache(cache, cache_key)
+            lifecycle.use_store(cache, store_key)
         endpoint.clock = lifecycle.clock  # deadlines must be read on the clock they were set on
         return lifecycle
 
@@ -259,9 +264,18 @@ class OAuthClientCredentials(Authenticator):
         return self._endpoint.timeout
 
     @property
-    def token_cache(self) -> FileTokenCache | None:
-        """The file cache shared with other processes, or ``None``."""
+    def token_cache(self) -> TokenStore | None:
+        """The store this authenticator was given (or the environment chose), or ``None``."""
         return self._cache
+
+    @property
+    def counters(self) -> TokenCounters:
+        """What this client's token cost this process so far: fetches, hits, store failures.
+
+        Shared by every authenticator of this process with the same client
+        (they share one token).
+        """
+        return self._lifecycle.counters()
 
     @property
     def shared(self) -> bool:
@@ -303,6 +317,7 @@ class OAuthClientCredentials(Authenticator):
         lifecycle = self._lifecycle
         entry = lifecycle.entry
         if entry is not None and lifecycle.clock() < entry.refresh_at:
+            lifecycle.process_hits += 1
             return entry.header
         return None
 
@@ -317,10 +332,11 @@ class OAuthClientCredentials(Authenticator):
         lifecycle = self._lifecycle
         entry = lifecycle.entry
         if entry is not None and lifecycle.clock() < entry.refresh_at:
+            lifecycle.process_hits += 1
             return entry
         # A leader may first wait for another process's lock, then fetch.
-        cache = lifecycle.file_cache
-        lock_wait = cache.lock_timeout if cache is not None else 0.0
+        store = lifecycle.store
+        lock_wait = _lock_timeout(store) if store is not None else 0.0
         return lifecycle.refresh_or_wait(
             self._fetch,
             background=self._refresh_in_background,
@@ -367,9 +383,12 @@ class OAuthClientCredentials(Authenticator):
         url = r.url or ""
         if not url.startswith(self._trusted_origin) and not self.signs(url):
             return r
-        entry = self._lifecycle.entry
+        lifecycle = self._lifecycle
+        entry = lifecycle.entry
         if entry is None or self._clock() >= entry.refresh_at:
             entry = self._current()
+        else:
+            lifecycle.process_hits += 1
         headers = r.headers
         if type(headers) is CaseInsensitiveDict:
             # What CaseInsensitiveDict.__setitem__ does, without its two calls.
@@ -440,6 +459,15 @@ class OAuthClientCredentials(Authenticator):
 
 def _nothing() -> None:
     return None
+
+
+def _lock_timeout(store: TokenStore) -> float:
+    """The store's longest wait for another holder; a user store's odd value counts as 0."""
+    try:
+        wait = float(store.lock_timeout)
+    except Exception:  # noqa: BLE001 - a user's store: its property may fail
+        return 0.0
+    return wait if 0 <= wait < float("inf") else 0.0
 
 
 # Every live OAuth authenticator, so that a forked child gets token

@@ -1,0 +1,162 @@
+"""What the Redis store writes: key names that reveal nothing, entries only the secret opens.
+
+Every key is derived from the client secret (HKDF-SHA256), so no key ring is
+shared or rotated: a new secret means new key names and new entry keys, and
+the old entries expire with their tokens.
+
+- Key names are ``{prefix}:v1:{<tag>}:token`` and ``...:lock``, where the tag
+  is an HMAC of the token URL, client ID and audience under a key derived from
+  the secret: nothing in clear, and the ``{...}`` hash tag puts an entry and
+  its lock in one Redis Cluster slot (one script touches both).
+- An entry is ASCII (``decode_responses=True`` clients read it unharmed):
+  ``v1.<fingerprint>.<base64url(nonce + AES-256-GCM ciphertext)>``, the key's
+  full name as associated data, so an entry altered or copied under another
+  key fails to open. The fingerprint (an HMAC of the access token) lets a
+  script remove a refused token only if it is still the stored one, without
+  Redis ever seeing the token.
+- The entry's lifetime is Redis's own TTL, so machines whose clocks disagree
+  agree on when the token must be refreshed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from clarify_auth._store import StoredToken
+from clarify_auth._token import AccessToken
+
+if TYPE_CHECKING:
+    from clarify_auth._store import StoreKey
+
+__all__ = ["EntryKeys", "UnusableEntryError", "entry_keys"]
+
+_VERSION = "v1"
+_NONCE_BYTES = 12
+#: Hex digits of the access token's fingerprint at the start of an entry.
+FINGERPRINT_CHARS = 32
+# Longer than any token's lifetime we keep (a day), with room for rounding.
+_MAX_LEAD_S = 2 * 86_400.0
+
+
+class UnusableEntryError(Exception):
+    """A value under our key that is not an entry we wrote for this secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryKeys:
+    """One client's key names and the keys that seal its entries (derived once)."""
+
+    entry: str
+    lock: str
+    _seal: bytes
+    _fingerprint: bytes
+
+    def fingerprint(self, access_token: str) -> str:
+        """The access token's fingerprint: useless without the secret."""
+        mac = hmac.new(self._fingerprint, access_token.encode(), hashlib.sha256)
+        return mac.hexdigest()[:FINGERPRINT_CHARS]
+
+    def seal(self, stored: StoredToken, *, now_wall: float) -> tuple[str, int]:
+        """The entry's value and its time to live in milliseconds."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+        token = stored.token
+        ttl_s = max(stored.expires_in, 0.001)
+        access_token = token.access_token.get_secret_value()
+        document = {
+            "access_token": access_token,
+            "token_type": token.token_type,
+            "scope": token.scope,
+            "expires_in": token.expires_in,
+            # Offsets from the entry's expiry, which Redis keeps: no clock travels.
+            "lead": max(stored.expires_in - stored.refresh_in, 0.0),
+            "tail": max(token.expires_at.timestamp() - (now_wall + stored.expires_in), 0.0),
+        }
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = AESGCM(self._seal).encrypt(
+            nonce, json.dumps(document).encode(), self.entry.encode()
+        )
+        body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+        value = f"{_VERSION}.{self.fingerprint(access_token)}.{body}"
+        return value, max(math.floor(ttl_s * 1000), 1)
+
+    def open(self, value: bytes | str, *, ttl_ms: int, now_wall: float) -> StoredToken:
+        """The token in ``value``, its deadlines counted from Redis's TTL.
+
+        Raises:
+            UnusableEntryError: Not an entry sealed with this secret for this key.
+        """
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        version, _, rest = text.partition(".")
+        fingerprint, _, body = rest.partition(".")
+        if version != _VERSION or len(fingerprint) != FINGERPRINT_CHARS:
+            raise UnusableEntryError("it is not an entry this version writes")
+        try:
+            raw = base64.urlsafe_b64decode(body.encode("ascii"))
+            plain = AESGCM(self._seal).decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self.entry.encode()
+            )
+        except (InvalidTag, ValueError, binascii.Error, UnicodeEncodeError):
+            raise UnusableEntryError(
+                "it does not open with this secret's key (altered, or copied from another key)"
+            ) from None
+        try:
+            document = json.loads(plain)
+            ttl_s = ttl_ms / 1000
+            lead, tail = float(document["lead"]), float(document["tail"])
+            if not (0 <= lead <= _MAX_LEAD_S and 0 <= tail <= _MAX_LEAD_S):
+                raise ValueError  # noqa: TRY301 - one message for every bad field
+            token = AccessToken.model_validate(
+                {
+                    **{k: document[k] for k in ("access_token", "token_type", "scope")},
+                    "expires_in": document["expires_in"],
+                    "expires_at": datetime.fromtimestamp(now_wall, timezone.utc)
+                    + timedelta(seconds=ttl_s + tail),
+                }
+            )
+        except (ValueError, TypeError, KeyError, ValidationError, OverflowError):
+            raise UnusableEntryError("its sealed contents are not a token") from None
+        if fingerprint != self.fingerprint(token.access_token.get_secret_value()):
+            raise UnusableEntryError("its fingerprint does not match its token")
+        return StoredToken(token, refresh_in=ttl_s - lead, expires_in=ttl_s)
+
+
+def entry_keys(key: StoreKey, prefix: str) -> EntryKeys:
+    """Derive one client's key names and sealing keys from its secret."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
+
+    secret = key.secret.get_secret_value().encode()
+    client = f"{key.token_url}\n{key.client_id}\n{key.audience}".encode()
+
+    def derive(purpose: bytes) -> bytes:
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=b"clarify-auth redis token store",
+            info=b"clarify-auth/" + purpose + b"/v1\n" + client,
+        )
+        return hkdf.derive(secret)
+
+    tag = hmac.new(derive(b"name"), client, hashlib.sha256).hexdigest()[:32]
+    base = f"{prefix}:{_VERSION}:{{{tag}}}"
+    return EntryKeys(
+        entry=f"{base}:token",
+        lock=f"{base}:lock",
+        _seal=derive(b"entry"),
+        _fingerprint=derive(b"fingerprint"),
+    )
