@@ -41,9 +41,16 @@ class RedisServer:
     """One redis-server process; ``url`` reaches it (with the password and CA when set)."""
 
     def __init__(
-        self, folder: Path, *, password: str | None = None, tls: bool = False, acl: bool = False
+        self,
+        folder: Path,
+        *,
+        password: str | None = None,
+        tls: bool = False,
+        acl: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.folder = folder
+        self.extra = extra
         self.port = free_port()
         self.password = password
         self.tls = tls
@@ -85,7 +92,7 @@ class RedisServer:
             # A user that may run what the store needs on its own keys only.
             args += ["--user", "fleet", "on", f">{PASSWORD}", "~clarify-auth:*", "+@all"]
             args += ["--user", "default", "off"]
-        return args
+        return [*args, *self.extra]
 
     def start(self) -> None:
         """Start (or restart) on the same port; wait until it answers PING."""
@@ -98,13 +105,13 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}")
             try:
                 self.client().ping()
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 time.sleep(0.02)
             else:
                 return
         raise RuntimeError("redis-server did not start within 15 s")
 
-    def client(self):  # noqa: ANN201 - redis is imported lazily
+    def client(self):
         """A redis-py client for the test's own look at the server (short timeouts)."""
         import redis
 
