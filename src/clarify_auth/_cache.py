@@ -199,6 +199,19 @@ class FileTokenCache:
         """Say where the tokens are kept (for ``clarify-auth cache``)."""
         return f"files in {self.path}"
 
+    def check(self, key: StoreKey) -> tuple[str | None, StoredToken | None]:
+        """Look now: (what is wrong or None, the stored token), for ``clarify-auth cache``."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None, None  # nothing stored yet; the first token creates the folder
+        except OSError as exc:
+            return f"cannot look at {self.path} ({exc.strerror or type(exc).__name__})", None
+        reason = _distrust_folder(info)
+        if reason is not None:
+            return f"{self.path} is refused: {reason}", None
+        return None, self.load(key)
+
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[bool]:
         """Hold the key's inter-process lock; yields False if that failed (go on anyway)."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._redis_entries import FINGERPRINT_CHARS, UnusableEntryError, entry_keys
+from clarify_auth._redis_entries import MARKER_CHARS, UnusableEntryError, entry_keys
 from clarify_auth._store import TokenStoreError, warn_limited
 
 if TYPE_CHECKING:
@@ -196,6 +196,21 @@ class RedisTokenCache:
         where = masked_url(self._url) if self._url else type(self._given_client).__name__
         return f"redis at {where} (prefix {self.prefix!r})"
 
+    def check(self, key: StoreKey) -> tuple[str | None, StoredToken | None]:
+        """Ask Redis now, whatever failed lately: (what is wrong or None, the stored token).
+
+        For ``clarify-auth cache``; never raises for Redis's own failures.
+        """
+        import redis  # noqa: PLC0415
+
+        keys = self._entry_keys(key)
+        try:
+            self._redis().ping()
+            reply = self._script("load")([keys.entry], [_MAX_ENTRY_BYTES])
+        except (redis.RedisError, OSError) as exc:
+            return self._reason(exc), None
+        return None, self._opened(keys, reply)
+
     # -- the TokenStore protocol -------------------------------------------------------
 
     def load(self, key: StoreKey) -> StoredToken | None:
@@ -215,8 +230,8 @@ class RedisTokenCache:
     def discard(self, key: StoreKey, access_token: str) -> None:
         """Remove the stored token only if it is still ``access_token`` (compare and delete)."""
         keys = self._entry_keys(key)
-        fingerprint = keys.fingerprint(access_token)
-        self._call("forget", lambda: self._script("discard")([keys.entry], [fingerprint]))
+        marker = keys.marker(access_token)
+        self._call("forget", lambda: self._script("discard")([keys.entry], [marker]))
 
     @contextlib.contextmanager
     def lock(self, key: StoreKey, *, hold: float) -> Iterator[bool]:
@@ -234,7 +249,7 @@ class RedisTokenCache:
         held, first = False, None
         while True:
             status, seen = self._call(
-                "lock", lambda: attempt([keys.lock, keys.entry], [owner, ttl_ms, FINGERPRINT_CHARS])
+                "lock", lambda: attempt([keys.lock, keys.entry], [owner, ttl_ms, MARKER_CHARS])
             )
             if status == 1:
                 held = True

@@ -43,8 +43,10 @@ __all__ = ["EntryKeys", "UnusableEntryError", "entry_keys"]
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
-#: Hex digits of the access token's fingerprint at the start of an entry.
+#: Hex digits of the access token's fingerprint.
 FINGERPRINT_CHARS = 32
+#: The characters an entry starts with: ``v1.<fingerprint>`` (see EntryKeys.marker).
+MARKER_CHARS = len(_VERSION) + 1 + FINGERPRINT_CHARS
 # Longer than any token's lifetime we keep (a day), with room for rounding.
 _MAX_LEAD_S = 2 * 86_400.0
 
@@ -67,6 +69,10 @@ class EntryKeys:
         mac = hmac.new(self._fingerprint, access_token.encode(), hashlib.sha256)
         return mac.hexdigest()[:FINGERPRINT_CHARS]
 
+    def marker(self, access_token: str) -> str:
+        """How an entry holding ``access_token`` starts: compared by scripts in Redis."""
+        return f"{_VERSION}.{self.fingerprint(access_token)}"
+
     def seal(self, stored: StoredToken, *, now_wall: float) -> tuple[str, int]:
         """The entry's value and its time to live in milliseconds."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
@@ -88,7 +94,7 @@ class EntryKeys:
             nonce, json.dumps(document).encode(), self.entry.encode()
         )
         body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
-        value = f"{_VERSION}.{self.fingerprint(access_token)}.{body}"
+        value = f"{self.marker(access_token)}.{body}"
         return value, max(math.floor(ttl_s * 1000), 1)
 
     def open(self, value: bytes | str, *, ttl_ms: int, now_wall: float) -> StoredToken:
