@@ -30,7 +30,10 @@ def main(argv: list[str]) -> int:
         client = mqtt.connect(
             args.credentials, host=args.host, port=args.port, ca_certs=args.ca_certs
         )
-    except ClarifyAuthError as exc:  # a bad file, refused credentials, an untrusted broker
+    except mqtt.UntrustedBrokerError as exc:  # the advice names this script's flag
+        print(f"error: {exc.problem}; pass --ca-certs PEM for a private CA", file=sys.stderr)
+        return 1
+    except ClarifyAuthError as exc:  # a bad file, refused credentials, an unreachable broker
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
