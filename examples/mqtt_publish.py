@@ -5,6 +5,11 @@
 
 TLS with certificate verification is always on: by default against the system's
 trust store and mqtt.clarify.io:8883.
+
+The local fake of Clarify has no MQTT broker: ``clarify-auth fake --write
+clarify-credentials.json --type basic-auth`` writes a basic-auth file to try
+the file itself (``clarify-auth check``), while publishing needs Clarify's
+broker or a broker of your own (``--host``, ``--port``, ``--ca-certs``).
 """
 
 from __future__ import annotations
