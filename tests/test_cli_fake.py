@@ -22,6 +22,8 @@ import clarify_auth
 from clarify_auth._cli import main
 from conftest import SRC
 
+ROOT = Path(__file__).resolve().parents[1]
+_TRY_IT = "clarify-auth fake --write clarify-credentials.json"
 _URL = re.compile(r"listening on (http://127\.0\.0\.1:\d+/v1/)")
 _START_LIMIT_S = 30.0
 _STOP_LIMIT_S = 10.0
@@ -117,6 +119,15 @@ def test_fake_serves_the_file_it_writes_until_a_signal(tmp_path, signum, fake_pr
     creds = clarify_auth.Credentials.from_file(path)
     with clarify_auth.ClarifySession(path) as session:
         answer = session.rpc("clarify.selectItems", {"query": {"limit": 1}})
+    example = subprocess.run(  # as the example's header says: from the folder of the file
+        [sys.executable, str(ROOT / "examples" / "call_api.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
     status, took, rest, err = fake.stop(signum)
 
     assert creds.api_url == url
@@ -124,7 +135,9 @@ def test_fake_serves_the_file_it_writes_until_a_signal(tmp_path, signum, fake_pr
     assert answer["data"] == []
     assert status == 0, err
     assert took < _STOP_LIMIT_S
-    assert "stopped: 1 token requests, 1 tokens issued, 1 JSON-RPC calls" in rest
+    assert example.returncode == 0, example.stderr
+    assert "clarify.selectItems answered" in example.stdout
+    assert "stopped: 2 token requests, 2 tokens issued, 2 JSON-RPC calls" in rest
     assert err == ""
     assert f"CLARIFY_CREDENTIALS={path} python examples/call_api.py" in "".join(fake.seen)
 
@@ -305,3 +318,31 @@ def test_fake_credentials_are_mode_0600_from_the_start(tmp_path, monkeypatch):
 
     assert modes == [0o600]
     assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("`", " ").split())
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "examples").iterdir() if p.suffix in {".py", ".ipynb"})
+)
+def test_every_example_says_how_to_try_it_with_the_fake(name):
+    """Each example's header (a module docstring, the notebook's first cell) names 'clarify-auth fake'."""
+    import ast
+
+    path = ROOT / "examples" / name
+    if path.suffix == ".py":
+        header = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    else:
+        header = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+
+    assert _TRY_IT in _words(header)
+
+
+def test_the_readme_quick_start_says_how_to_try_it_with_the_fake():
+    """The README's quick start tells a newcomer without an account to start the fake."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+
+    assert _TRY_IT in _words(quick_start)

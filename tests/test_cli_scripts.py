@@ -415,3 +415,20 @@ def test_options_a_command_has_no_use_for_are_usage_errors(argv, capsys):
 
     assert info.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_the_readme_shows_the_document_check_json_prints(fake, tmp_path):
+    """The README's example of check --json has the same fields as the real document."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (shown,) = re.findall(r"^```json output\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    path = fake.write_credentials(tmp_path / "c.json")
+
+    status, out = run("check", "--json", "--credentials", str(path))
+
+    real, example = json.loads(out), json.loads(shown)
+    assert status == 0
+    assert set(real) == set(example)
+    for part in ("credentials", "token"):
+        assert set(real[part]) == set(example[part])
