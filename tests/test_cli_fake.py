@@ -346,3 +346,18 @@ def test_the_readme_quick_start_says_how_to_try_it_with_the_fake():
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
 
     assert _TRY_IT in _words(quick_start)
+
+
+def test_fake_clarify_listens_on_the_port_it_is_given():
+    """FakeClarify(port=N) serves on that loopback port, its URLs saying so."""
+    from clarify_auth.testing import FakeClarify
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with FakeClarify(port=port) as fake:
+        creds = fake.credentials()
+
+    assert fake.port == port
+    assert creds.api_url == f"http://127.0.0.1:{port}/v1/"

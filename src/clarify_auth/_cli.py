@@ -43,9 +43,9 @@ EXIT_REJECTED = 3  # the token endpoint rejected the credentials
 EXIT_UNREACHABLE = 4  # the token endpoint could not be reached or kept failing
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 _CLIENT_ERRORS = range(400, 500)
-# Commands that talk to Clarify; the others (demo, fake) run a local fake and
-# refuse the options that would mean nothing to them.
-_NETWORK_COMMANDS = ("token", "header", "check")
+# Commands that run a local fake of their own, and so refuse the options that
+# would mean nothing to them; every other command takes them all.
+_LOCAL_COMMANDS = ("demo", "fake")
 _REFUSED = {
     "credentials": "it makes its own credentials for a local fake "
     "(to try yours: clarify-auth check --credentials PATH)",
@@ -106,7 +106,8 @@ def _common_options(*, hidden: bool) -> _Parser:
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-        help="log what the SDK does (never secrets) to stderr",
+        help="log what the SDK does (never secrets) to stderr; 'fake' also prints each "
+        "request it answers" if hidden else "log what the SDK does (never secrets) to stderr",
     )  # fmt: skip
     return common
 
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     """Run the command line; return the exit status. Errors are one line on stderr."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command not in _NETWORK_COMMANDS:
+    if args.command in _LOCAL_COMMANDS:
         for name, why in _REFUSED.items():
             if name in vars(args):
                 parser.error(f"'{args.command}' takes no --{name.replace('_', '-')}: {why}")
@@ -263,7 +264,7 @@ def _run(args: argparse.Namespace, out: TextIO, known: _Known) -> int:
         return run_demo(out)
     if args.command == "fake":
         return run_fake(args, out)
-    budget = Budget(args.timeout)
+    budget = Budget(getattr(args, "timeout", None))
     credentials = known.credentials = load_credentials(getattr(args, "credentials", None))
     # A plain-http remote apiUrl is the file's fault, whatever the command (exit 2).
     check_transport(credentials.api_url, what="credentials")
