@@ -8,6 +8,12 @@ Dask pickles the session into every task. A pickle carries the credentials
 its own token unless a FileTokenCache lets the worker processes on a machine
 share one. Measured against FakeClarify with 100 tasks on 4 worker processes:
 1 token request with the cache, 100 without it.
+
+To try it with no Clarify account, first start a local fake of Clarify in
+another terminal, in the folder you run it from (it writes ./clarify-credentials.json
+for itself and runs until Ctrl-C):
+
+    clarify-auth fake --write clarify-credentials.json
 """
 
 from __future__ import annotations

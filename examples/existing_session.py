@@ -5,6 +5,12 @@ retries, proxies, headers, hooks) only needs Clarify's Authorization header.
 An authenticator is a requests auth handler: assign it and keep the rest.
 
     python examples/existing_session.py [path/to/clarify-credentials.json]
+
+To try it with no Clarify account, first start a local fake of Clarify in
+another terminal, in the folder you run it from (it writes ./clarify-credentials.json
+for itself and runs until Ctrl-C):
+
+    clarify-auth fake --write clarify-credentials.json
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ start before any token exists; they share one token request, which runs on a
 worker thread so the event loop never waits on it.
 
     python examples/httpx_async.py [path/to/clarify-credentials.json] [--trio]
+
+To try it with no Clarify account, first start a local fake of Clarify in
+another terminal, in the folder you run it from (it writes ./clarify-credentials.json
+for itself and runs until Ctrl-C):
+
+    clarify-auth fake --write clarify-credentials.json
 """
 
 from __future__ import annotations

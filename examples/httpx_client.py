@@ -5,6 +5,12 @@ path of a credentials file, or with none for the usual discovery
 ($CLARIFY_CREDENTIALS, then ./clarify-credentials.json):
 
     python examples/httpx_client.py [path/to/clarify-credentials.json]
+
+To try it with no Clarify account, first start a local fake of Clarify in
+another terminal, in the folder you run it from (it writes ./clarify-credentials.json
+for itself and runs until Ctrl-C):
+
+    clarify-auth fake --write clarify-credentials.json
 """
 
 from __future__ import annotations

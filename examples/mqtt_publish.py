@@ -5,6 +5,11 @@
 
 TLS with certificate verification is always on: by default against the system's
 trust store and mqtt.clarify.io:8883.
+
+The local fake of Clarify has no MQTT broker: ``clarify-auth fake --write
+clarify-credentials.json --type basic-auth`` writes a basic-auth file to try
+the file itself (``clarify-auth check``), while publishing needs Clarify's
+broker or a broker of your own (``--host``, ``--port``, ``--ca-certs``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ def main(argv: list[str]) -> int:
         client = mqtt.connect(
             args.credentials, host=args.host, port=args.port, ca_certs=args.ca_certs
         )
-    except ClarifyAuthError as exc:  # a bad file, refused credentials, an untrusted broker
+    except mqtt.UntrustedBrokerError as exc:  # the advice names this script's flag
+        print(f"error: {exc.problem}; pass --ca-certs PEM for a private CA", file=sys.stderr)
+        return 1
+    except ClarifyAuthError as exc:  # a bad file, refused credentials, an unreachable broker
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:

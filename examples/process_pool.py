@@ -8,6 +8,12 @@ its own lock and connections). Without the cache, every process that starts
 cold asks the rate-limited token endpoint for a token of its own; with it, the
 first process fetches and the others read its token from a file only this
 user can read.
+
+To try it with no Clarify account, first start a local fake of Clarify in
+another terminal, in the folder you run it from (it writes ./clarify-credentials.json
+for itself and runs until Ctrl-C):
+
+    clarify-auth fake --write clarify-credentials.json
 """
 
 from __future__ import annotations

@@ -96,6 +96,24 @@ def test_the_reference_run_has_every_step(reference):
     assert_every_401_explained(blocks)
 
 
+def test_running_totals_say_what_the_new_requests_were_for(reference):
+    """Each running total of token requests says how many are new in its step, and why."""
+    totals = re.findall(
+        r"token requests so far: (\d+) \((\d+) in this step: ([a-z].+)\)", reference, re.IGNORECASE
+    )
+
+    assert len(totals) == 5
+    previous = 0
+    for total, new, why in totals:
+        assert int(total) - previous == int(new), totals
+        assert why.strip()
+        previous = int(total)
+    assert (
+        "token requests so far: 4 (2 in this step: the one answered 503, then its retry)"
+        in reference
+    )
+
+
 def test_every_run_shows_the_same_steps_and_counts(reference):
     """Ten runs in a row print the same headings, the same lines under each, the same counts."""
     outputs = [demo_output() for _ in range(RUNS)]

@@ -115,6 +115,9 @@ def test_untrusted_server_certificate_is_refused(broker, trust):
         mqtt.connect(basic(), host="127.0.0.1", port=broker.port, ca_certs=ca)
 
     assert PASSWORD not in str(info.value)
+    assert isinstance(info.value, mqtt.UntrustedBrokerError)
+    assert str(info.value) == f"{info.value.problem}; pass ca_certs= for a private CA"
+    assert "ca_certs=" not in info.value.problem
     seen = broker_log_once_it_shows(broker, "unknown ca", since=logged)
     assert "unknown ca" in seen  # the client's TLS alert: it stopped in the handshake
     assert "New client connected" not in seen  # so no CONNECT, and no password, was sent
@@ -261,6 +264,8 @@ def test_example_publishes(broker, tmp_path):
     assert "published 3 readings" in result.stdout
     assert refused.returncode == 1
     assert "not trusted" in refused.stderr
+    assert "pass --ca-certs PEM for a private CA" in refused.stderr  # the flag the user typed
+    assert "ca_certs=" not in refused.stderr
     assert PASSWORD not in result.stdout + result.stderr + refused.stderr
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 import clarify_auth
+from conftest import run_bare_python
 
 CONTRACT_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "contract_check.py"
 
@@ -74,12 +76,35 @@ def test_authenticators_and_session_are_requests_types():
     assert issubclass(clarify_auth.ClarifySession, requests.Session)
 
 
+@pytest.mark.parametrize("name", ["httpx", "mqtt", "testing"])
+def test_public_submodules_are_attributes_after_import_clarify_auth(name):
+    """After 'import clarify_auth' alone, clarify_auth.httpx, .mqtt and .testing work."""
+    result = run_bare_python(
+        f"import clarify_auth; module = clarify_auth.{name}; print(module.__name__, module.__all__)"
+    )
+
+    assert result.stdout.startswith(f"clarify_auth.{name} [")
+
+
+def test_skip_reasons_name_nothing_of_the_projects_own_layout():
+    """A user running the tests meets skip reasons about their machine, not our folders."""
+    texts = [path.read_text(encoding="utf-8") for path in Path(__file__).parent.glob("*.py")]
+    reasons = [r for text in texts for r in re.findall(r"reason=\s*\"([^\"]*)\"", text)]
+    skips = [r for text in texts for r in re.findall(r"pytest\.skip\(\s*\"([^\"]*)\"", text)]
+
+    assert len(reasons) > 5
+    assert not [r for r in reasons + skips if "shared/" in r or "checkout" in r]
+
+
 def test_package_ships_type_information():
     """py.typed is in the package, so users' type checkers read our annotations."""
     assert (Path(clarify_auth.__file__).parent / "py.typed").exists()
 
 
-@pytest.mark.skipif(not CONTRACT_CHECK.exists(), reason="shared/ is not beside the checkout")
+@pytest.mark.skipif(
+    not CONTRACT_CHECK.exists(),
+    reason="the maintainers' API contract checker is not part of this copy (nothing to check)",
+)
 def test_contract_check_finds_every_promised_name():
     """The shared contract checker finds nothing missing."""
     result = subprocess.run(

@@ -96,8 +96,16 @@ _WHERE = {
 }
 
 
+# Public submodules, imported on first use as attributes too (``clarify_auth.httpx``
+# after ``import clarify_auth``); one without its extra raises the ImportError
+# that names the extra.
+_SUBMODULES = frozenset({"httpx", "mqtt", "testing"})
+
+
 def __getattr__(name: str) -> typing.Any:
     """Load a public name from its module on first use, then keep it here."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"clarify_auth.{name}")
     module = _WHERE.get(name)
     if module is None:
         msg = f"module 'clarify_auth' has no attribute {name!r}"

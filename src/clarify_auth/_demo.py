@@ -100,9 +100,11 @@ class _Walk:
         self.api_calls += times
         return result
 
-    @property
-    def so_far(self) -> str:
-        return f"token requests so far: {self.fake.token_requests}"
+    def so_far(self, before: int, why: str) -> str:
+        """The running total of token requests, and what this step's new ones were for."""
+        total = self.fake.token_requests
+        new = total - before
+        return f"token requests so far: {total} ({new} in this step: {why})"
 
     @property
     def rejected_calls(self) -> int:
@@ -141,7 +143,8 @@ def _walk_through(
         f"   The SDK retried {rejected} call after a 401 (step 6) and "
         f"{fake.token_requests - fake.tokens_issued} token request after a 503 (step 5)."
     )
-    walk.say("Next: put your clarify-credentials.json here and run 'clarify-auth check'.")
+    walk.say("Next: put your clarify-credentials.json here and run 'clarify-auth check';")
+    walk.say("   or try the examples against a local fake: clarify-auth fake --write c.json")
     return 0
 
 
@@ -158,17 +161,18 @@ def _step_load(walk: _Walk, folder: Path) -> Credentials:
 def _step_first_calls(walk: _Walk, session: ClarifySession) -> None:
     walk.say("\n2. The first API call fetches a token, then uses it")
     walk.call(session)
-    walk.say(f"   clarify.selectItems answered; {walk.so_far}")
+    walk.say(f"   clarify.selectItems answered; {walk.so_far(0, 'the first token')}")
     walk.expect(walk.fake.token_requests == 1, "the first call fetches one token")
     walk.say("\n3. Ten more calls reuse the cached token")
     walk.call(session, times=10)
-    walk.say(f"   {walk.api_calls} calls so far; {walk.so_far}")
+    walk.say(f"   {walk.api_calls} calls so far; {walk.so_far(1, 'none was needed')}")
     walk.expect(walk.fake.token_requests == 1, "the token is reused")
 
 
 def _step_refresh_ahead(walk: _Walk, session: ClarifySession) -> None:
     walk.say("\n4. The clock moves 55 minutes on: the token expires in 5 minutes")
     auth = session.authenticator
+    before = walk.fake.token_requests
     first = auth.authorization()  # the cached token: nothing is fetched before the clock moves
     walk.clock.advance(_LIFETIME_S - 300)
     walk.call(session)
@@ -179,7 +183,8 @@ def _step_refresh_ahead(walk: _Walk, session: ClarifySession) -> None:
     # this step's log line under the next heading.
     refreshed = _wait_until(lambda: auth.authorization() != first)
     walk.say("   the call went out at once with the current token; a background refresh")
-    walk.say(f"   fetched the next one meanwhile. {walk.so_far.capitalize()}")
+    walk.say("   fetched the next one meanwhile.")
+    walk.say(f"   {walk.so_far(before, 'the refresh ahead of expiry').capitalize()}")
     second = 2
     walk.expect(refreshed and walk.fake.tokens_issued == second, "the refresh ran ahead of expiry")
 
@@ -190,7 +195,8 @@ def _step_endpoint_failure(walk: _Walk, session: ClarifySession) -> None:
     walk.fake.fail_token_requests(1, status=503)
     walk.clock.advance(_LIFETIME_S)
     walk.call(session)
-    walk.say(f"   the SDK retried with backoff and the call succeeded; {walk.so_far}")
+    walk.say("   the SDK retried with backoff and the call succeeded;")
+    walk.say(f"   {walk.so_far(before, 'the one answered 503, then its retry')}")
     walk.expect(
         walk.fake.token_requests == before + 2 and walk.rejected_calls == 0,
         "one token request failed, the next one served the call, and no call got 401",
@@ -199,9 +205,11 @@ def _step_endpoint_failure(walk: _Walk, session: ClarifySession) -> None:
 
 def _step_revoked(walk: _Walk, session: ClarifySession) -> None:
     walk.say("\n6. The server revokes every token; the next call gets 401")
+    before = walk.fake.token_requests
     walk.fake.revoke_tokens()
     walk.call(session)
-    walk.say("   the SDK dropped the token, fetched a new one, retried once: the call succeeded")
+    walk.say("   the SDK dropped the token, fetched a new one, retried once: the call succeeded;")
+    walk.say(f"   {walk.so_far(before, 'the new token after the 401')}")
     walk.expect(walk.rejected_calls == 1, "exactly one call got 401, the one after the revocation")
 
 
@@ -212,7 +220,10 @@ def _step_storm(walk: _Walk, creds: Credentials) -> None:
         errors = _storm(cold)
     walk.api_calls += _THREADS
     storm_requests = walk.fake.token_requests - before
-    walk.say(f"   {_THREADS - len(errors)} calls succeeded; token requests: {storm_requests}")
+    walk.say(
+        f"   {_THREADS - len(errors)} calls succeeded; token requests: {storm_requests} "
+        f"for all {_THREADS} threads (so far: {walk.fake.token_requests})"
+    )
     walk.expect(not errors and storm_requests == 1, "one token request serves every thread")
 
 

@@ -174,6 +174,15 @@ class RedisTokenCache:
         self.poll_interval = _DEFAULT_POLL_S
         self._reset()
 
+    def waiting_at_most(self, seconds: float) -> RedisTokenCache:
+        """This store with ``lock_timeout`` at most ``seconds`` (for ``--timeout``)."""
+        if seconds >= self.lock_timeout:
+            return self
+        narrowed = object.__new__(RedisTokenCache)
+        narrowed.__dict__.update(self.__dict__)  # the same connections and scripts
+        narrowed.lock_timeout = max(seconds, 0.001)
+        return narrowed
+
     def _reset(self) -> None:
         """Forget connections and derived keys (after unpickling, and in a forked child)."""
         self._mutex = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import email.utils
 import json
 import logging
@@ -24,7 +25,7 @@ from clarify_auth._urls import check_proxy
 from clarify_auth._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pydantic import SecretStr
 
@@ -36,6 +37,7 @@ __all__ = [
     "USER_AGENT",
     "TokenEndpoint",
     "new_token_http_session",
+    "observe_token_attempts",
     "parse_retry_after",
 ]
 
@@ -75,6 +77,23 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not math.isfinite(seconds):
         return None
     return max(seconds, 0.0)
+
+
+# Told ``(attempt, attempts)`` as each token request starts, on the thread that
+# fetches: how the command line reports a slow fetch without reaching inside.
+_attempt_observer: contextvars.ContextVar[Callable[[int, int], None] | None] = (
+    contextvars.ContextVar("clarify_auth_token_attempt_observer", default=None)
+)
+
+
+@contextlib.contextmanager
+def observe_token_attempts(observer: Callable[[int, int], None]) -> Iterator[None]:
+    """Call ``observer(attempt, attempts)`` as each token request of this context starts."""
+    reset = _attempt_observer.set(observer)
+    try:
+        yield
+    finally:
+        _attempt_observer.reset(reset)
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -164,8 +183,11 @@ class TokenEndpoint:
         start = self.clock()
         give_up_at = start + self.deadline
         attempt = 0
+        observer = _attempt_observer.get()
         while True:
             attempt += 1
+            if observer is not None:
+                observer(attempt, self.attempts)
             sent_at = self.clock()
             sent_at_wall = time.time()
             failure = self._attempt(http, remaining=give_up_at - sent_at, sent_at_wall=sent_at_wall)

@@ -26,13 +26,11 @@ from __future__ import annotations
 try:
     import anyio
     import httpx
-except ImportError as exc:  # pragma: no cover - tested in a subprocess without httpx
-    missing = exc.name or "httpx"
-    msg = (
-        f"clarify_auth.httpx needs the 'httpx' extra ({missing} is not installed): "
-        "pip install 'clarify-auth[httpx]'"
-    )
-    raise ImportError(msg, name=exc.name) from exc
+except ImportError:  # pragma: no cover - tested in a subprocess without httpx
+    # One traceback that names the extra, the thing to install, not which of its
+    # packages happened to be missing first.
+    msg = "clarify_auth.httpx needs the 'httpx' extra: pip install 'clarify-auth[httpx]'"
+    raise ImportError(msg, name="clarify_auth.httpx") from None
 
 from clarify_auth._httpx_auth import ClarifyAuth
 from clarify_auth._httpx_client import AsyncClient, Client

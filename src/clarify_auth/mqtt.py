@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "MQTTConnectionError",
+    "UntrustedBrokerError",
     "configure_client",
     "connect",
     "create_client",
@@ -51,6 +52,25 @@ _DEFAULT_CONNECT_TIMEOUT_S = 10.0
 
 class MQTTConnectionError(ClarifyAuthError):
     """The broker could not be reached, was not trusted, or refused the credentials."""
+
+
+class UntrustedBrokerError(MQTTConnectionError):
+    """The broker's TLS certificate is not trusted: a private CA needs ``ca_certs=``.
+
+    ``problem`` is the message without that advice, for a program that takes
+    the CA bundle its own way (``examples/mqtt_publish.py`` names its
+    ``--ca-certs`` flag instead).
+
+    Example:
+        >>> error = UntrustedBrokerError("MQTT broker h:8883: its TLS certificate is not trusted")
+        >>> str(error)
+        'MQTT broker h:8883: its TLS certificate is not trusted; pass ca_certs= for a private CA'
+    """
+
+    def __init__(self, problem: str) -> None:
+        """Keep ``problem``; the message adds what to pass."""
+        super().__init__(f"{problem}; pass ca_certs= for a private CA")
+        self.problem = problem
 
 
 def configure_client(
@@ -179,7 +199,7 @@ def connect(
         failure = _open(client, host, port, where)
         gc.collect()
     if failure is not None:
-        raise MQTTConnectionError(failure)
+        raise failure
     client.loop_start()
     if not answered.wait(timeout):
         _close(client)
@@ -194,17 +214,16 @@ def connect(
     return client
 
 
-def _open(client: paho.Client, host: str, port: int, where: str) -> str | None:
-    """Connect; return why it failed, or None (the exception dies with this frame)."""
+def _open(client: paho.Client, host: str, port: int, where: str) -> MQTTConnectionError | None:
+    """Connect; return why it failed, or None (paho's exception dies with this frame)."""
     try:
         client.connect(host, port, keepalive=60)
     except ssl.SSLCertVerificationError as exc:
-        return (
-            f"{where}: its TLS certificate is not trusted ({exc.verify_message}); "
-            "pass ca_certs= for a private CA"
+        return UntrustedBrokerError(
+            f"{where}: its TLS certificate is not trusted ({exc.verify_message})"
         )
     except (OSError, ssl.SSLError) as exc:
-        return f"{where}: cannot connect ({type(exc).__name__}: {exc})"
+        return MQTTConnectionError(f"{where}: cannot connect ({type(exc).__name__}: {exc})")
     return None
 
 

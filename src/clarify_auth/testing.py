@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import socket
 import threading
@@ -33,7 +34,6 @@ from clarify_auth._credentials import Credentials
 from clarify_auth._lifecycle import clear_shared_lifecycles
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Callable
 
     from typing_extensions import Self
@@ -113,6 +113,7 @@ class FakeClarify:
         token_lifetime: ``expires_in`` of issued tokens, seconds; enforced.
         scope: ``scope`` of issued tokens.
         clock: The fake's monotonic clock (seconds); ``advance_clock`` adds to it.
+        port: The loopback port to listen on; 0 (the default) picks a free one.
 
     Attributes:
         token_latency: Seconds each token answer is delayed (settable).
@@ -129,6 +130,7 @@ class FakeClarify:
         token_lifetime: float = 3600.0,
         scope: str = "clarify",
         clock: Callable[[], float] = time.monotonic,
+        port: int = 0,
     ) -> None:
         """Prepare the server; :meth:`start` (or ``with``) opens the port."""
         self.integration = integration
@@ -147,7 +149,7 @@ class FakeClarify:
             "clarify.selectItems": _Method(result=_empty_selection()),
             "clarify.selectSignals": _Method(result=_empty_selection()),
         }
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.fake = self
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -212,10 +214,13 @@ class FakeClarify:
         path: str | os.PathLike[str],
         type: CredentialType = "client-credentials",  # noqa: A002
     ) -> Path:
-        """Write a credentials file for this fake (mode 0600) and return its path."""
+        """Write a credentials file for this fake (mode 0600 from the start) and return its path."""
         target = Path(path)
-        target.write_text(json.dumps(self.credentials_dict(type), indent=2), encoding="utf-8")
-        target.chmod(0o600)
+        text = json.dumps(self.credentials_dict(type), indent=2)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as file:  # noqa: PTH123 - a descriptor
+            file.write(text)
+        target.chmod(0o600)  # a file that existed keeps its mode through O_TRUNC
         return target
 
     # -- behaviour -----------------------------------------------------------------------
