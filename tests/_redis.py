@@ -19,6 +19,11 @@ import pytest
 from _network import PrivateCA
 
 PASSWORD = "test-secret-redis-password"
+#: What the README says an ACL user of the store needs.
+ACL_COMMANDS = (
+    "evalsha", "eval", "script|load", "set", "get", "getrange", "strlen", "type", "pttl",
+    "pexpire", "del", "ping",
+)  # fmt: skip
 SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -89,8 +94,9 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         if self.acl:
-            # A user that may run what the store needs on its own keys only.
-            args += ["--user", "fleet", "on", f">{PASSWORD}", "~clarify-auth:*", "+@all"]
+            # A user that may run what the store needs (README), on its own keys only.
+            commands = [f"+{name}" for name in ACL_COMMANDS]
+            args += ["--user", "fleet", "on", f">{PASSWORD}", "~clarify-auth:*", *commands]
             args += ["--user", "default", "off"]
         return [*args, *self.extra]
 

@@ -165,3 +165,24 @@ def test_cache_command_on_the_file_cache(fake, tmp_path):
     assert "no (the next token request stores one)" in before.stdout
     assert json.loads(after.stdout)["store"] == "file"
     assert json.loads(after.stdout)["token"]["stored"] is True
+
+
+def test_the_readme_redis_block_runs_against_a_real_redis(server, fake, tmp_path, monkeypatch):
+    """The README's ```python redis block runs as written, pointed at the test's redis-server."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"^```python redis\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    fake.write_credentials(tmp_path / "clarify-credentials.json")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
+    out = io.StringIO()
+
+    with contextlib.redirect_stdout(out):
+        exec(block.replace("redis://127.0.0.1:6379/0", server.url), {})  # noqa: S102
+
+    assert "TokenCounters(fetches=1, process_hits=0, store_hits=0" in out.getvalue()
+    assert server.client().keys("clarify-auth:*")
