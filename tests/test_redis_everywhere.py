@@ -102,7 +102,13 @@ def _worker(blob, out):
     with session:
         session.rpc("clarify.selectItems")
         counters = session.authenticator.counters
-    out.put((counters.fetches, counters.store_hits, session.authenticator.token_cache._client is not None))
+    out.put(
+        (
+            counters.fetches,
+            counters.store_hits,
+            session.authenticator.token_cache._client is not None,
+        )
+    )
 
 
 def test_a_session_shipped_to_a_worker_connects_from_there(server, fake):
