@@ -6,8 +6,8 @@ import logging
 
 from pydantic import SecretStr
 
-from clarify_auth._store import StoredToken, StoreKey
-from clarify_auth._token import AccessToken
+from clarify_auth.tokens.stores.protocol import StoredToken, StoreKey
+from clarify_auth.tokens.token import AccessToken
 
 KEY = StoreKey(
     "https://api.clarify.io/v1/oauth/token",

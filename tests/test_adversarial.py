@@ -24,7 +24,7 @@ from clarify_auth import (
     OAuthClientCredentials,
     TokenError,
 )
-from clarify_auth._cli import main
+from clarify_auth.cli.main import main
 from conftest import BASIC_PASSWORD, SECRET, basic_dict, make_oauth, token_body
 
 

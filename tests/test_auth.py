@@ -263,7 +263,7 @@ def test_refresh_and_expiry_points_suit_long_and_short_tokens(
     clock, lifetime, refresh_after, expire_after
 ):
     """Refresh starts a quarter of the lifetime (at most 5 min) early; use stops 5 % (at most 30 s) early."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     token = AccessToken(access_token="test-token-1", expires_in=lifetime)
 
@@ -473,7 +473,7 @@ def test_background_refresh_failure_is_logged_not_raised(server, clock, caplog):
 
 def test_waiters_give_up_after_the_deadline(clock):
     """A waiter on a token request that never ends gives up with a TokenError (bounded wait)."""
-    from clarify_auth._lifecycle import _Flight
+    from clarify_auth.tokens.lifecycle import _Flight
 
     flight = _Flight()
 
@@ -515,7 +515,7 @@ def test_scopes_of_a_token_without_scope(clock):
 
 def test_fast_path_sets_the_header_as_requests_would(oauth_creds):
     """The hot path's direct header write equals CaseInsensitiveDict's own, on any request."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     auth = OAuthClientCredentials.from_credentials(oauth_creds)
     auth._lifecycle.entry = CachedToken.at(
@@ -537,7 +537,7 @@ def test_fast_path_sets_the_header_as_requests_would(oauth_creds):
 
 def test_fast_path_with_a_replaced_header_mapping(oauth_creds):
     """A request whose headers are not requests' own mapping is set through the public route."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     auth = OAuthClientCredentials.from_credentials(oauth_creds)
     auth._lifecycle.entry = CachedToken.at(
@@ -553,7 +553,7 @@ def test_fast_path_with_a_replaced_header_mapping(oauth_creds):
 
 def test_each_new_origin_is_checked(oauth_creds):
     """The remembered origin never lets a different host through unchecked."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     auth = BasicAuth("u", "test-secret-p")
     auth(requests.Request("GET", "http://127.0.0.1:8080/x").prepare())

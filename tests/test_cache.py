@@ -66,7 +66,7 @@ def test_key_depends_on_url_client_audience_and_secret():
     """Different endpoints, clients, audiences or secrets never share an entry."""
     from pydantic import SecretStr
 
-    from clarify_auth._store import StoreKey
+    from clarify_auth.tokens.stores.protocol import StoreKey
 
     base = ("https://a/t", "c", "https://a/", SecretStr("test-secret-1"))
     keys = {

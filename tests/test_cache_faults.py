@@ -17,7 +17,9 @@ import filelock
 import pytest
 
 from _cache_entries import KEY, NAME, OTHER_KEY, OTHER_UID, entry, warnings_in
-from clarify_auth import FileTokenCache, OAuthClientCredentials, _cache, _store
+from clarify_auth import FileTokenCache, OAuthClientCredentials
+from clarify_auth.tokens.stores import file_store as _cache
+from clarify_auth.tokens.stores import protocol as _store
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from clarify_auth._cli import main
+from clarify_auth.cli.main import main
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
 
 
@@ -265,7 +265,7 @@ def test_plain_http_remote_api_url_is_a_credentials_file_problem(tmp_path, capsy
 
 def test_interrupt_exits_130(fake, tmp_path, capsys, monkeypatch):
     """Ctrl-C gives exit 130 and one line, not a traceback."""
-    import clarify_auth._cli as cli
+    import clarify_auth.cli.main as cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -309,7 +309,7 @@ def test_demo_reports_a_step_that_misbehaves(monkeypatch):
         def token_requests(self):
             return 99
 
-    monkeypatch.setattr("clarify_auth._demo.FakeClarify", Leaky)
+    monkeypatch.setattr("clarify_auth.cli.demo.FakeClarify", Leaky)
 
     status, out = run("demo")
 
@@ -456,7 +456,7 @@ def test_token_json_later_shows_less_time_left(fake, tmp_path, monkeypatch):
     """expires_in is what is left now, for a token read back from the cache."""
     from datetime import datetime, timedelta, timezone
 
-    import clarify_auth._cli_check as cli
+    import clarify_auth.cli.check as cli
 
     path = fake.write_credentials(tmp_path / "c.json")
     run("token", "--credentials", str(path))
@@ -515,7 +515,7 @@ def test_no_credentials_input_gives_a_traceback(tmp_path, make, capsys):
 
 def test_an_unexpected_error_is_one_line(fake, tmp_path, monkeypatch, capsys):
     """Even a bug (a foreign exception) ends in one line and exit 1, its text not shown."""
-    import clarify_auth._cli as cli
+    import clarify_auth.cli.main as cli
 
     def broken(*args, **kwargs):
         raise RuntimeError("test-secret-in-a-foreign-message")

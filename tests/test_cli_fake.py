@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import clarify_auth
-from clarify_auth._cli import main
+from clarify_auth.cli.main import main
 from conftest import SRC
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-import clarify_auth._cli_bounds as bounds
-from clarify_auth._cli import main
+from clarify_auth.cli import bounds
+from clarify_auth.cli.main import main
 from clarify_auth.testing import FakeClarify
 from conftest import SRC
 
@@ -173,7 +173,7 @@ def test_check_json_of_an_unusable_file(tmp_path, capsys):
 )
 def test_check_json_of_other_failures(fake, tmp_path, monkeypatch, failure, outcome, expected):
     """Ctrl-C and an unexpected error still end in one document with their exit status."""
-    import clarify_auth._cli_check as check
+    from clarify_auth.cli import check
 
     def broken(*args, **kwargs):
         raise failure

@@ -63,7 +63,7 @@ def test_a_laptop_that_slept_past_expiry_fetches_before_its_first_request(machin
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CLOCK_BOOTTIME is Linux's")
 def test_the_default_clock_on_linux_is_boottime():
     """On Linux the expiry clock is CLOCK_BOOTTIME, which counts suspended time."""
-    from clarify_auth import _clock
+    from clarify_auth.tokens import clock as _clock
 
     clock = _clock.suspend_aware_clock()
 
@@ -74,7 +74,7 @@ def test_the_default_clock_on_linux_is_boottime():
 
 def test_macos_uses_clock_gettime_monotonic(monkeypatch):
     """On macOS, clock_gettime(CLOCK_MONOTONIC) keeps counting during sleep; it is the one."""
-    from clarify_auth import _clock
+    from clarify_auth.tokens import clock as _clock
 
     calls = []
     monkeypatch.setattr(time, "clock_gettime", lambda which: calls.append(which) or 1.0)
@@ -88,7 +88,7 @@ def test_macos_uses_clock_gettime_monotonic(monkeypatch):
 @pytest.mark.parametrize("platform", ["win32", "freebsd14", "linux-without-boottime"])
 def test_other_systems_get_the_wall_guarded_clock(platform, monkeypatch):
     """Where no clock is known to count sleep, monotonic time guarded by the wall clock is used."""
-    from clarify_auth import _clock
+    from clarify_auth.tokens import clock as _clock
 
     if platform == "linux-without-boottime":
         monkeypatch.delattr(time, "CLOCK_BOOTTIME", raising=False)
@@ -99,7 +99,7 @@ def test_other_systems_get_the_wall_guarded_clock(platform, monkeypatch):
 
 def test_the_wall_guarded_clock_counts_a_suspend(machine):
     """Monotonic time stood still while asleep; the wall clock's progress is counted instead."""
-    from clarify_auth import _clock
+    from clarify_auth.tokens import clock as _clock
 
     clock = _clock.WallGuardedClock()
     machine.run(10)
@@ -112,7 +112,7 @@ def test_the_wall_guarded_clock_counts_a_suspend(machine):
 
 def test_the_wall_guarded_clock_never_goes_back(machine):
     """A wall clock set back (NTP) neither moves the clock backwards nor stops it."""
-    from clarify_auth import _clock
+    from clarify_auth.tokens import clock as _clock
 
     clock = _clock.WallGuardedClock()
     machine.suspend(100)

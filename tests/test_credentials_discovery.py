@@ -253,7 +253,7 @@ def test_nothing_found_in_a_removed_directory(monkeypatch, tmp_path):
 
 def test_variable_names_stay_exported():
     """The variable and file names are module constants, the old ones unchanged."""
-    from clarify_auth import _credentials
+    from clarify_auth.credentials import model as _credentials
 
     assert _credentials.ENV_VAR == NAMED
     assert _credentials.ENV_VAR_JSON == INLINE

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import clarify_auth
-from clarify_auth._cli import main
-from clarify_auth._demo import run_demo
+from clarify_auth.cli.demo import run_demo
+from clarify_auth.cli.main import main
 
 RUNS = 10
 # What may differ between runs: the fake's port, and durations shown to a tenth

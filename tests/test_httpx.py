@@ -548,7 +548,7 @@ def test_a_loopback_proxy_or_trust_env_false_is_fine(fake, monkeypatch):
 
 def test_the_clients_network_settings_apply_to_its_token_requests():
     """trust_env, proxy (with its auth), verify and cert carry over to the token requests."""
-    from clarify_auth._httpx_network import token_request_settings
+    from clarify_auth.transports.httpx.network import token_request_settings
 
     proxy = httpx.Proxy("http://127.0.0.1:3128", auth=("user", "test-secret-proxy"))
     mapped = token_request_settings(

@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-import clarify_auth._httpx_auth
+import clarify_auth.transports.httpx.auth
 from _loopback import LoopbackServer, Reply
 from clarify_auth import Authenticator, RPCError, TokenError
 from clarify_auth.httpx import AsyncClient, ClarifyAuth
@@ -133,7 +133,7 @@ async def test_a_fresh_token_is_read_on_the_loop_without_a_worker_thread(fake, m
         async def no_threads(call: object) -> str:
             raise AssertionError("a worker thread was used on the hot path")
 
-        monkeypatch.setattr(clarify_auth._httpx_auth, "_on_worker_thread", no_threads)
+        monkeypatch.setattr(clarify_auth.transports.httpx.auth, "_on_worker_thread", no_threads)
         results = await rpc_many(client, 4)
 
     assert len(results) == 4

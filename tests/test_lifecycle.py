@@ -9,14 +9,14 @@ import responses
 from pydantic import SecretStr
 
 from clarify_auth import BasicAuth, ConfigurationError, FileTokenCache
-from clarify_auth._lifecycle import (
+from clarify_auth.tokens.lifecycle import (
     _STORE,
     _STORE_SIZE,
     TokenLifecycle,
     lifecycle_key,
     shared_lifecycle,
 )
-from clarify_auth._token import AccessToken, CachedToken
+from clarify_auth.tokens.token import AccessToken, CachedToken
 from conftest import TOKEN_URL, make_oauth, token_body
 
 

@@ -54,7 +54,7 @@ class OtherMachineClock(FakeClock):
 
 def test_pickled_token_lifetime_is_rebased_on_the_new_clock():
     """The carried token keeps its remaining life, measured again on the receiver's clock."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     clock = OtherMachineClock()
     auth = OAuthClientCredentials(
@@ -74,7 +74,7 @@ def test_pickled_token_lifetime_is_rebased_on_the_new_clock():
 
 def test_token_pickled_long_ago_is_dropped(clock, monkeypatch):
     """A pickle older than the token's remaining life carries no token."""
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
     auth = OAuthClientCredentials(
         "test-client", SECRET, token_url="https://x.example/t", audience="a", clock=clock

@@ -318,7 +318,7 @@ def test_a_malformed_redis_url_in_the_environment_names_the_variable(monkeypatch
 
 def test_a_redis_url_without_the_extra_names_the_extra(monkeypatch, fake):
     """With redis or cryptography missing, the error says pip install 'clarify-auth[redis]'."""
-    from clarify_auth import _redis_cache
+    from clarify_auth.tokens.stores import redis_store as _redis_cache
 
     real = _redis_cache.importlib.util.find_spec
     monkeypatch.setattr(

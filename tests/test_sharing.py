@@ -359,7 +359,7 @@ def test_a_token_shown_in_a_notebook_cell_shows_expiry_not_the_token(fake):
 def test_the_token_lifecycle_knows_no_http_library():
     """_lifecycle imports neither requests nor httpx: transports are adapters around it."""
     code = (
-        "import sys; import clarify_auth._lifecycle; "
+        "import sys; import clarify_auth.tokens.lifecycle; "
         "print(sorted(m for m in ('requests', 'httpx', 'urllib3') if m in sys.modules))"
     )
     result = run_bare_python(code)
@@ -371,14 +371,14 @@ def test_auth_and_oauth_modules_do_not_import_each_other():
     """_oauth builds on _auth; _auth names no subclass module in its imports."""
     import ast
 
-    import clarify_auth._auth as auth_module
+    import clarify_auth.transports.requests.authenticators as auth_module
 
     tree = ast.parse(Path(auth_module.__file__).read_text())
     imported = {
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
 
-    assert "clarify_auth._oauth" not in imported
+    assert "clarify_auth.transports.requests.oauth" not in imported
 
 
 def test_requests_session_with_from_credentials_authenticator_shares(fake):

@@ -15,7 +15,7 @@ import pytest
 import responses
 
 from clarify_auth import OAuthClientCredentials, TokenError
-from clarify_auth._cli import main
+from clarify_auth.cli.main import main
 from conftest import TOKEN_URL, make_oauth, token_body
 
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clarify_auth import AccessToken, TokenError
-from clarify_auth._token_endpoint import parse_retry_after
+from clarify_auth.transports.requests.token_requests import parse_retry_after
 from conftest import API_URL, SECRET, TOKEN_URL, FakeClock, make_oauth, token_body
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from clarify_auth import AccessToken, TokenError
-from clarify_auth._token_exchange import MAX_BODY_BYTES, Failure, FetchPlan, TokenExchange
+from clarify_auth.tokens.exchange import MAX_BODY_BYTES, Failure, FetchPlan, TokenExchange
 
 SECRET = "test-secret-a+b/c d"
 URL = "https://api.clarify.io/v1/oauth/token"

@@ -20,14 +20,6 @@ import typing
 from clarify_auth._version import __version__
 
 if typing.TYPE_CHECKING:
-    from clarify_auth._auth import Authenticator, BasicAuth
-    from clarify_auth._cache import FileTokenCache
-    from clarify_auth._credentials import (
-        BasicAuthCredentials,
-        ClientCredentials,
-        Credentials,
-        load_credentials,
-    )
     from clarify_auth._errors import (
         ClarifyAuthError,
         ConfigurationError,
@@ -37,12 +29,20 @@ if typing.TYPE_CHECKING:
         RPCResponseError,
         TokenError,
     )
-    from clarify_auth._lifecycle import TokenCounters
-    from clarify_auth._oauth import OAuthClientCredentials
-    from clarify_auth._redis_cache import RedisTokenCache
-    from clarify_auth._session import ClarifySession
-    from clarify_auth._store import StoredToken, StoreKey, TokenStore
-    from clarify_auth._token import AccessToken
+    from clarify_auth.credentials.model import (
+        BasicAuthCredentials,
+        ClientCredentials,
+        Credentials,
+        load_credentials,
+    )
+    from clarify_auth.tokens.lifecycle import TokenCounters
+    from clarify_auth.tokens.stores.file_store import FileTokenCache
+    from clarify_auth.tokens.stores.protocol import StoredToken, StoreKey, TokenStore
+    from clarify_auth.tokens.stores.redis_store import RedisTokenCache
+    from clarify_auth.tokens.token import AccessToken
+    from clarify_auth.transports.requests.authenticators import Authenticator, BasicAuth
+    from clarify_auth.transports.requests.oauth import OAuthClientCredentials
+    from clarify_auth.transports.requests.session import ClarifySession
 
 __all__ = [
     "AccessToken",
@@ -71,14 +71,14 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AccessToken": "_token",
-    "Authenticator": "_auth",
-    "BasicAuth": "_auth",
-    "OAuthClientCredentials": "_oauth",
-    "BasicAuthCredentials": "_credentials",
-    "ClientCredentials": "_credentials",
-    "Credentials": "_credentials",
-    "load_credentials": "_credentials",
+    "AccessToken": "tokens.token",
+    "Authenticator": "transports.requests.authenticators",
+    "BasicAuth": "transports.requests.authenticators",
+    "OAuthClientCredentials": "transports.requests.oauth",
+    "BasicAuthCredentials": "credentials.model",
+    "ClientCredentials": "credentials.model",
+    "Credentials": "credentials.model",
+    "load_credentials": "credentials.model",
     "ClarifyAuthError": "_errors",
     "ConfigurationError": "_errors",
     "CredentialsError": "_errors",
@@ -86,13 +86,13 @@ _WHERE = {
     "RPCError": "_errors",
     "RPCResponseError": "_errors",
     "TokenError": "_errors",
-    "ClarifySession": "_session",
-    "FileTokenCache": "_cache",
-    "RedisTokenCache": "_redis_cache",
-    "StoreKey": "_store",
-    "StoredToken": "_store",
-    "TokenStore": "_store",
-    "TokenCounters": "_lifecycle",
+    "ClarifySession": "transports.requests.session",
+    "FileTokenCache": "tokens.stores.file_store",
+    "RedisTokenCache": "tokens.stores.redis_store",
+    "StoreKey": "tokens.stores.protocol",
+    "StoredToken": "tokens.stores.protocol",
+    "TokenStore": "tokens.stores.protocol",
+    "TokenCounters": "tokens.lifecycle",
 }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from clarify_auth._errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from clarify_auth._store import TokenStore
+    from clarify_auth.tokens.stores.protocol import TokenStore
 
 __all__ = [
     "TOKEN_CACHE_ENV_VAR",
@@ -60,7 +60,7 @@ def token_cache_from_environment(*, default_on: bool = False) -> TokenStore | No
             URL without the ``redis`` extra; the message names the variable
             and never shows the value (a URL may hold a password).
     """
-    from clarify_auth._cache import FileTokenCache  # noqa: PLC0415 - only when asked for
+    from clarify_auth.tokens.stores.file_store import FileTokenCache  # noqa: PLC0415 - only when asked for
 
     value = os.environ.get(TOKEN_CACHE_ENV_VAR, "")
     if not value:
@@ -87,7 +87,7 @@ def _redis_store(url: str) -> TokenStore:
         store = _redis_stores.get(url)
         if store is not None:
             return store
-        from clarify_auth._redis_cache import RedisTokenCache  # noqa: PLC0415 - only for Redis
+        from clarify_auth.tokens.stores.redis_store import RedisTokenCache  # noqa: PLC0415 - only for Redis
 
         try:
             store = _redis_stores[url] = RedisTokenCache(url)

@@ -32,8 +32,8 @@ except ImportError:  # pragma: no cover - tested in a subprocess without httpx
     msg = "clarify_auth.httpx needs the 'httpx' extra: pip install 'clarify-auth[httpx]'"
     raise ImportError(msg, name="clarify_auth.httpx") from None
 
-from clarify_auth._httpx_auth import ClarifyAuth
-from clarify_auth._httpx_client import AsyncClient, Client
+from clarify_auth.transports.httpx.auth import ClarifyAuth
+from clarify_auth.transports.httpx.clients import AsyncClient, Client
 
 __all__ = ["AsyncClient", "ClarifyAuth", "Client"]
 

@@ -29,9 +29,9 @@ except ImportError:  # pragma: no cover - the test extra installs it
     msg = "clarify_auth.mqtt needs the 'mqtt' extra: pip install 'clarify-auth[mqtt]'"
     raise ImportError(msg) from None
 
-from clarify_auth._credentials import BasicAuthCredentials, Credentials, load_credentials
 from clarify_auth._errors import ClarifyAuthError, CredentialsError, InsecureTransportError
 from clarify_auth._urls import is_loopback_host
+from clarify_auth.credentials.model import BasicAuthCredentials, Credentials, load_credentials
 
 __all__ = [
     "DEFAULT_HOST",

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
-from clarify_auth._credentials import Credentials
-from clarify_auth._lifecycle import clear_shared_lifecycles
+from clarify_auth.credentials.model import Credentials
+from clarify_auth.tokens.lifecycle import clear_shared_lifecycles
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio.lowlevel
 import httpx
 
-from clarify_auth._auth import Authenticator
 from clarify_auth._config import checked_timeout
-from clarify_auth._credentials import Credentials, load_credentials
-from clarify_auth._httpx_auth import ClarifyAuth
-from clarify_auth._httpx_network import refuse_remote_proxy, token_request_settings
-from clarify_auth._rpc import DEFAULT_API_VERSION, checked_api_version, rpc_request, rpc_result
-from clarify_auth._session import DEFAULT_API_TIMEOUT
 from clarify_auth._version import __version__
+from clarify_auth.credentials.model import Credentials, load_credentials
+from clarify_auth.transports.httpx.auth import ClarifyAuth
+from clarify_auth.transports.httpx.network import refuse_remote_proxy, token_request_settings
+from clarify_auth.transports.requests.authenticators import Authenticator
+from clarify_auth.transports.requests.session import DEFAULT_API_TIMEOUT
+from clarify_auth.transports.rpc import (
+    DEFAULT_API_VERSION,
+    checked_api_version,
+    rpc_request,
+    rpc_result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Mapping
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from clarify_auth._config import TimeoutSpec
-    from clarify_auth._store import TokenStore
+    from clarify_auth.tokens.stores.protocol import TokenStore
 
 __all__ = ["AsyncClient", "Client"]
 

@@ -12,15 +12,15 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from clarify_auth._credentials import BasicAuthCredentials
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._store import StoreKey
+from clarify_auth.credentials.model import BasicAuthCredentials
+from clarify_auth.tokens.stores.protocol import StoreKey
 
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from clarify_auth._credentials import Credentials
-    from clarify_auth._store import StoredToken, TokenStore
+    from clarify_auth.credentials.model import Credentials
+    from clarify_auth.tokens.stores.protocol import StoredToken, TokenStore
 
 __all__ = ["run_cache"]
 

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from clarify_auth._token_endpoint import observe_token_attempts
+from clarify_auth.transports.requests.token_requests import observe_token_attempts
 
 if TYPE_CHECKING:
     from typing import TextIO

@@ -1,7 +1,7 @@
 """Token requests over ``requests``: the thin loop that drives the sans-IO exchange.
 
 What to send, what an answer means and when to retry live in
-:mod:`clarify_auth._token_exchange`; this module sends each attempt through a
+:mod:`clarify_auth.tokens.exchange`; this module sends each attempt through a
 ``requests.Session`` (the user's proxies, CA bundle, client certificate),
 bounds it in wall-clock time however slowly the server sends, and maps the
 library's exceptions onto the exchange's failures.
@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 import requests
 from requests.utils import resolve_proxies
 
-from clarify_auth._token import AccessToken
-from clarify_auth._token_exchange import (
+from clarify_auth._urls import check_proxy
+from clarify_auth._version import __version__
+from clarify_auth.tokens.exchange import (
     MAX_BODY_BYTES,
     Failure,
     FetchPlan,
     TokenExchange,
     parse_retry_after,
 )
-from clarify_auth._urls import check_proxy
-from clarify_auth._version import __version__
+from clarify_auth.tokens.token import AccessToken
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

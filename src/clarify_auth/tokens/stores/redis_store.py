@@ -12,7 +12,7 @@ Redis is never in the way: each command has a short timeout and no retries,
 and after a failure Redis is skipped for a few seconds while every process
 fetches for itself; one warning per outage, one line when Redis is back.
 What Redis holds is useless without the client secret
-(:mod:`clarify_auth._redis_entries`).
+(:mod:`clarify_auth.tokens.stores.redis_entries`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._redis_entries import MARKER_CHARS, UnusableEntryError, entry_keys
-from clarify_auth._store import TokenStoreError, warn_limited
+from clarify_auth.tokens.stores.protocol import TokenStoreError, warn_limited
+from clarify_auth.tokens.stores.redis_entries import MARKER_CHARS, UnusableEntryError, entry_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from clarify_auth._redis_entries import EntryKeys
-    from clarify_auth._store import StoredToken, StoreKey
+    from clarify_auth.tokens.stores.protocol import StoredToken, StoreKey
+    from clarify_auth.tokens.stores.redis_entries import EntryKeys
 
 __all__ = ["RedisTokenCache", "redis_extra_missing"]
 

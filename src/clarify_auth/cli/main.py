@@ -12,30 +12,30 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import requests
 
-from clarify_auth._auth import Authenticator
-from clarify_auth._cache import FileTokenCache
-from clarify_auth._cli_bounds import Budget, SlowTokenNotice, seconds
-from clarify_auth._cli_cache import run_cache
-from clarify_auth._cli_check import REJECTED_STATUSES, failure_document, run_check, token_expiry
-from clarify_auth._cli_fake import add_fake_command, run_fake
 from clarify_auth._config import token_cache_from_environment
-from clarify_auth._credentials import BasicAuthCredentials, Credentials, load_credentials
 from clarify_auth._errors import (
     ClarifyAuthError,
     ConfigurationError,
     CredentialsError,
     TokenError,
 )
-from clarify_auth._oauth import OAuthClientCredentials
-from clarify_auth._token_endpoint import DEFAULT_TOKEN_TIMEOUT
 from clarify_auth._urls import check_transport
 from clarify_auth._version import __version__
+from clarify_auth.cli.bounds import Budget, SlowTokenNotice, seconds
+from clarify_auth.cli.cache import run_cache
+from clarify_auth.cli.check import REJECTED_STATUSES, failure_document, run_check, token_expiry
+from clarify_auth.cli.fake import add_fake_command, run_fake
+from clarify_auth.credentials.model import BasicAuthCredentials, Credentials, load_credentials
+from clarify_auth.tokens.stores.file_store import FileTokenCache
+from clarify_auth.transports.requests.authenticators import Authenticator
+from clarify_auth.transports.requests.oauth import OAuthClientCredentials
+from clarify_auth.transports.requests.token_requests import DEFAULT_TOKEN_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import TextIO
 
-    from clarify_auth._store import TokenStore
+    from clarify_auth.tokens.stores.protocol import TokenStore
 
 __all__ = ["main"]
 
@@ -280,7 +280,7 @@ def _verdict(exc: BaseException) -> tuple[str, int]:
 
 def _run(args: argparse.Namespace, out: TextIO, known: _Known) -> int:
     if args.command == "demo":
-        from clarify_auth._demo import run_demo  # noqa: PLC0415 - starts a server; only here
+        from clarify_auth.cli.demo import run_demo  # noqa: PLC0415 - starts a server; only here
 
         return run_demo(out)
     if args.command == "fake":
@@ -343,7 +343,7 @@ def _waiting_at_most(cache: TokenStore, seconds: float) -> TokenStore:
     """The same store, waiting for another's token request no longer than ``seconds``."""
     if isinstance(cache, FileTokenCache):
         return FileTokenCache(cache.path, lock_timeout=min(cache.lock_timeout, seconds))
-    from clarify_auth._redis_cache import RedisTokenCache  # noqa: PLC0415 - only for Redis
+    from clarify_auth.tokens.stores.redis_store import RedisTokenCache  # noqa: PLC0415 - only for Redis
 
     if isinstance(cache, RedisTokenCache):
         return cache.waiting_at_most(seconds)

@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._store import StoredToken, warn_limited
-from clarify_auth._token import AccessToken
+from clarify_auth.tokens.stores.protocol import StoredToken, warn_limited
+from clarify_auth.tokens.token import AccessToken
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     import filelock
 
-    from clarify_auth._store import StoreKey
+    from clarify_auth.tokens.stores.protocol import StoreKey
 
 __all__ = ["FileTokenCache"]
 

@@ -5,7 +5,7 @@ needed: one fetch in flight however many threads ask (they share its result or
 its error), a refresh ahead of expiry while the old token stays in use, a file
 cache shared with other processes, compare-and-invalidate after a 401, and the
 token's journey through ``pickle`` and ``os.fork()``. It knows stores only
-through the :class:`~clarify_auth._store.TokenStore` protocol, and nothing of
+through the :class:`~clarify_auth.tokens.stores.protocol.TokenStore` protocol, and nothing of
 ``requests`` or ``httpx``: the caller that needs a token hands it a *fetch*
 function, and each transport is a thin adapter around the lifecycle.
 
@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from clarify_auth._errors import TokenError
-from clarify_auth._store import StoredToken, TokenStoreError, warn_limited
-from clarify_auth._token import AccessToken, CachedToken
+from clarify_auth.tokens.stores.protocol import StoredToken, TokenStoreError, warn_limited
+from clarify_auth.tokens.token import AccessToken, CachedToken
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
 
     from pydantic import SecretStr
 
-    from clarify_auth._store import StoreKey, TokenStore
+    from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
 
     #: Fetches a new token from the endpoint: the token and the clock reading
     #: (on the lifecycle's clock) taken when its request left.

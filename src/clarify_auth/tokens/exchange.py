@@ -4,7 +4,7 @@ Like h11 or oauthlib's core, this module opens no socket: it builds the token
 request (method, URL, headers, form body), interprets an answer (a token; an
 RFC 6749 error; a transient failure, with ``Retry-After``; a body over the size
 cap; a secret echoed back, masked), and decides whether and when to try again.
-Each transport drives it with a thin loop (:mod:`clarify_auth._token_endpoint`
+Each transport drives it with a thin loop (:mod:`clarify_auth.transports.requests.token_requests`
 for ``requests``; the httpx adapter), so the wire format and its edge cases
 are tested once, without a server.
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus, urlencode
 
 from clarify_auth._errors import TokenError
-from clarify_auth._token import AccessToken, parse_token_response
+from clarify_auth.tokens.token import AccessToken, parse_token_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from clarify_auth._cli_bounds import count, seconds, seconds_or_zero
-from clarify_auth._credentials import Credentials
 from clarify_auth._errors import ClarifyAuthError, CredentialsError
 from clarify_auth._urls import is_loopback_host
+from clarify_auth.cli.bounds import count, seconds, seconds_or_zero
+from clarify_auth.credentials.model import Credentials
 from clarify_auth.testing import FakeClarify
 
 if TYPE_CHECKING:

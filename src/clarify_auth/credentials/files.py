@@ -1,6 +1,6 @@
 """Getting a credentials document safely: a bounded file read and strict JSON.
 
-``_credentials.py`` says what a credentials document means; this module gets
+``model.py`` says what a credentials document means; this module gets
 its bytes and its JSON without hanging, without unbounded memory, and without
 ever quoting what it read. Every failure is a ``CredentialsError`` that names
 the file (or variable) and the problem.

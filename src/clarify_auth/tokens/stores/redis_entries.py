@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from clarify_auth._store import StoredToken
-from clarify_auth._token import AccessToken
+from clarify_auth.tokens.stores.protocol import StoredToken
+from clarify_auth.tokens.token import AccessToken
 
 if TYPE_CHECKING:
-    from clarify_auth._store import StoreKey
+    from clarify_auth.tokens.stores.protocol import StoreKey
 
 __all__ = ["EntryKeys", "UnusableEntryError", "entry_keys"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from clarify_auth._credentials import Credentials
-from clarify_auth._session import ClarifySession
+from clarify_auth.credentials.model import Credentials
 from clarify_auth.testing import FakeClarify
+from clarify_auth.transports.requests.session import ClarifySession
 
 if TYPE_CHECKING:
     from collections.abc import Callable

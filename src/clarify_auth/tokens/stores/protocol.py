@@ -4,7 +4,7 @@ A :class:`TokenStore` keeps access tokens where other processes or machines
 can find them: files on this machine (:class:`~clarify_auth.FileTokenCache`),
 a Redis server shared by a fleet (:class:`~clarify_auth.RedisTokenCache`), or
 a user's own database or secrets manager. The lifecycle
-(:mod:`clarify_auth._lifecycle`) knows only this protocol; it asks a store
+(:mod:`clarify_auth.tokens.lifecycle`) knows only this protocol; it asks a store
 only when the process itself holds no usable token, and treats every
 exception a store raises as "the store is unavailable": a warning, never an
 error from a request.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from clarify_auth._token import AccessToken
+    from clarify_auth.tokens.token import AccessToken
 
 from clarify_auth._errors import ClarifyAuthError
 

@@ -1,7 +1,7 @@
 """``ClarifyAuth``: the ``httpx`` adapter around an authenticator's token lifecycle.
 
 The token's life (cache, single flight, refresh ahead, process store, file
-cache) belongs to :mod:`clarify_auth._lifecycle` through the authenticator;
+cache) belongs to :mod:`clarify_auth.tokens.lifecycle` through the authenticator;
 this module adds what belongs to ``httpx``: the header on each request, the
 origin check, and one retry after a 401, in a sync and an async flow.
 
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio.to_thread
 import httpx
 
-from clarify_auth._auth import Authenticator, BasicAuth
 from clarify_auth._errors import ConfigurationError
-from clarify_auth._oauth import OAuthClientCredentials
 from clarify_auth._urls import normalise_base_url, origin_of, origin_prefix
+from clarify_auth.transports.requests.authenticators import Authenticator, BasicAuth
+from clarify_auth.transports.requests.oauth import OAuthClientCredentials
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator

@@ -1,7 +1,7 @@
 """OAuth 2.0 client credentials for ``requests``: the adapter around a token lifecycle.
 
 The token's life (cache, single flight, refresh ahead, file cache, process
-store) lives in :mod:`clarify_auth._lifecycle`; this module adds what belongs
+store) lives in :mod:`clarify_auth.tokens.lifecycle`; this module adds what belongs
 to ``requests``: the header on each request, the origin check, the retry after
 a 401, and the ``requests.Session`` that carries token requests.
 """
@@ -18,36 +18,36 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
-from clarify_auth._auth import Authenticator, _secret
-from clarify_auth._clock import suspend_aware_clock
 from clarify_auth._config import (
     TimeoutSpec,
     checked_timeout,
     is_positive_number,
     token_cache_from_environment,
 )
-from clarify_auth._credentials import ClientCredentials, Credentials
 from clarify_auth._errors import ConfigurationError, CredentialsError
-from clarify_auth._lifecycle import (
+from clarify_auth._urls import check_transport, normalise_base_url
+from clarify_auth.credentials.model import ClientCredentials, Credentials
+from clarify_auth.tokens.clock import suspend_aware_clock
+from clarify_auth.tokens.lifecycle import (
     TokenCounters,
     TokenLifecycle,
     lifecycle_key,
     shared_lifecycle,
 )
-from clarify_auth._store import StoreKey, TokenStore
-from clarify_auth._token_endpoint import (
+from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
+from clarify_auth.transports.requests.authenticators import Authenticator, _secret
+from clarify_auth.transports.requests.token_requests import (
     DEFAULT_TOKEN_TIMEOUT,
     TokenEndpoint,
     new_token_http_session,
 )
-from clarify_auth._urls import check_transport, normalise_base_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pydantic import SecretStr
 
-    from clarify_auth._token import AccessToken, CachedToken
+    from clarify_auth.tokens.token import AccessToken, CachedToken
 
 __all__ = ["OAuthClientCredentials"]
 

@@ -21,15 +21,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from clarify_auth._credentials_io import (
+from clarify_auth._errors import CredentialsError
+from clarify_auth._urls import normalise_base_url
+from clarify_auth.credentials.files import (
     absolute_path,
     json_kind,
     parse_json_object,
     prefix,
     read_file,
 )
-from clarify_auth._errors import CredentialsError
-from clarify_auth._urls import normalise_base_url
 
 __all__ = [
     "DEFAULT_API_URL",

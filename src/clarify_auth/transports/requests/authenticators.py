@@ -13,9 +13,9 @@ import requests.auth
 from pydantic import SecretStr
 from requests.structures import CaseInsensitiveDict
 
-from clarify_auth._credentials import BasicAuthCredentials, Credentials
 from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import Origin, check_transport, normalise_base_url, origin_of, origin_prefix
+from clarify_auth.credentials.model import BasicAuthCredentials, Credentials
 
 __all__ = ["Authenticator", "BasicAuth"]
 
@@ -25,8 +25,8 @@ logger = logging.getLogger("clarify_auth")
 # Where the authenticator for each credentials type lives; looked up when
 # needed, so this base class imports none of its subclasses' modules.
 _AUTHENTICATOR_FOR_TYPE = {
-    "basic-auth": ("clarify_auth._auth", "BasicAuth"),
-    "client-credentials": ("clarify_auth._oauth", "OAuthClientCredentials"),
+    "basic-auth": ("clarify_auth.transports.requests.authenticators", "BasicAuth"),
+    "client-credentials": ("clarify_auth.transports.requests.oauth", "OAuthClientCredentials"),
 }
 
 

@@ -14,12 +14,17 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from requests.utils import resolve_proxies
 
-from clarify_auth._auth import Authenticator
 from clarify_auth._config import TimeoutSpec, checked_timeout
-from clarify_auth._credentials import Credentials, load_credentials
-from clarify_auth._rpc import DEFAULT_API_VERSION, checked_api_version, rpc_request, rpc_result
-from clarify_auth._token_endpoint import USER_AGENT
 from clarify_auth._urls import check_proxy, check_transport, origin_of, origin_prefix
+from clarify_auth.credentials.model import Credentials, load_credentials
+from clarify_auth.transports.requests.authenticators import Authenticator
+from clarify_auth.transports.requests.token_requests import USER_AGENT
+from clarify_auth.transports.rpc import (
+    DEFAULT_API_VERSION,
+    checked_api_version,
+    rpc_request,
+    rpc_result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

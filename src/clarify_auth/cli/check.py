@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from clarify_auth._credentials import BasicAuthCredentials, Credentials
 from clarify_auth._errors import TokenError
-from clarify_auth._oauth import OAuthClientCredentials
+from clarify_auth.credentials.model import BasicAuthCredentials, Credentials
+from clarify_auth.transports.requests.oauth import OAuthClientCredentials
 
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from clarify_auth._token import AccessToken
+    from clarify_auth.tokens.token import AccessToken
 
 __all__ = ["REJECTED_STATUSES", "failure_document", "run_check", "token_expiry"]
 
@@ -137,7 +137,7 @@ def _try_basic_auth(credentials: Credentials, *, timeout: float | None) -> int:
         TokenError: The API refused the credentials (401 or 403: exit 3), or could
             not be reached (exit 4, as for a token endpoint).
     """
-    from clarify_auth._session import ClarifySession  # noqa: PLC0415 - only for this check
+    from clarify_auth.transports.requests.session import ClarifySession  # noqa: PLC0415 - only for this check
 
     payload = {"jsonrpc": "2.0", "id": 1, "method": "clarify.selectItems",
                "params": {"query": {"limit": 1}}}  # fmt: skip

@@ -1,0 +1,1 @@
+"""The ``clarify-auth`` command line."""

@@ -1,0 +1,1 @@
+"""One adapter per HTTP library around the token lifecycle."""

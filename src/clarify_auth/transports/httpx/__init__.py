@@ -1,0 +1,1 @@
+"""The ``httpx`` adapter: the auth flow, the clients, their network checks."""

@@ -1,0 +1,1 @@
+"""The ``requests`` adapter: authenticators, the session, token requests."""
