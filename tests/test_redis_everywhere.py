@@ -106,7 +106,7 @@ def _worker(blob, out):
         (
             counters.fetches,
             counters.store_hits,
-            session.authenticator.token_cache._client is not None,
+            session.authenticator.token_cache._link._client is not None,
         )
     )
 

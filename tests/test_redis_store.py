@@ -318,7 +318,7 @@ def test_a_malformed_redis_url_in_the_environment_names_the_variable(monkeypatch
 
 def test_a_redis_url_without_the_extra_names_the_extra(monkeypatch, fake):
     """With redis or cryptography missing, the error says pip install 'clarify-auth[redis]'."""
-    from clarify_auth.tokens.stores import redis_store as _redis_cache
+    from clarify_auth.tokens.stores import redis_link as _redis_cache
 
     real = _redis_cache.importlib.util.find_spec
     monkeypatch.setattr(
@@ -376,7 +376,7 @@ def test_a_store_pickles_as_its_settings_and_connects_where_unpickled(server, re
     forget_shared_tokens()
     other = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=copy)
 
-    assert copy._client is None
+    assert copy._link._client is None
     assert (copy.prefix, copy.lock_timeout) == ("pickled", 3.0)
     assert other.authorization() == session.authenticator.authorization()
     assert fake.token_requests == 1

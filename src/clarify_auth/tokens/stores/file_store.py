@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import stat
 import sys
 import tempfile
 import time
@@ -31,6 +30,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from clarify_auth._errors import ConfigurationError
+from clarify_auth.tokens.stores.private_files import (
+    UntrustedError,
+    distrust_folder,
+    make_private_folder,
+    read_private_file,
+    remove_stale_temporaries,
+)
 from clarify_auth.tokens.stores.protocol import StoredToken, warn_limited
 from clarify_auth.tokens.token import AccessToken
 
@@ -47,19 +53,12 @@ logger = logging.getLogger("clarify_auth")
 
 _FORMAT_VERSION = 1
 _DEFAULT_LOCK_TIMEOUT_S = 30.0
-# An entry is a few hundred bytes; anything much larger is not ours.
-_MAX_ENTRY_BYTES = 64 * 1024
 # A temporary file this old was left by a writer killed between write and
 # rename; younger ones may belong to a process writing right now.
 _STALE_TEMPORARY_S = 60.0
 # The same fault of one folder is logged at most this often, so that a hot
 # loop over a broken cache does not flood the log.
 _WARNING_INTERVAL_S = 300.0
-# Entries are opened without following a link, and without blocking (a FIFO
-# planted as an entry must not hang us); flags a platform lacks are 0.
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-_READ_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-_POSIX = hasattr(os, "getuid")
 
 
 def _default_folder() -> Path:
@@ -68,10 +67,6 @@ def _default_folder() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "clarify-auth" / "tokens"
-
-
-class _UntrustedError(Exception):
-    """An entry that exists but must not be believed; the message says why."""
 
 
 class FileTokenCache:
@@ -207,7 +202,7 @@ class FileTokenCache:
             return None, None  # nothing stored yet; the first token creates the folder
         except OSError as exc:
             return f"cannot look at {self.path} ({exc.strerror or type(exc).__name__})", None
-        reason = _distrust_folder(info)
+        reason = distrust_folder(info)
         if reason is not None:
             return f"{self.path} is refused: {reason}", None
         return None, self.load(key)
@@ -255,13 +250,13 @@ class FileTokenCache:
         """Whether the folder exists (made, mode 0700, if ``create``) and can be trusted."""
         try:
             if create:
-                _make_private_folder(self.path)
+                make_private_folder(self.path)
             info = self.path.stat()
         except OSError as exc:
             if create or not isinstance(exc, FileNotFoundError):  # else: nothing stored yet
                 self._warn("folder", "token cache %s cannot be used (%s); going on without it", exc)
             return False
-        reason = _distrust_folder(info)
+        reason = distrust_folder(info)
         if reason is not None:
             # Once per folder and process: the folder is not going to change by itself.
             warn_limited(
@@ -276,17 +271,8 @@ class FileTokenCache:
 
     def _remove_stale_temporaries(self) -> None:
         """Delete the temporary files (live tokens) of writers killed before their rename."""
-        cutoff = time.time() - _STALE_TEMPORARY_S
         try:
-            with os.scandir(self.path) as entries:
-                for entry in entries:
-                    if not (entry.name.startswith(".tmp-") and entry.name.endswith(".json")):
-                        continue
-                    # lstat and unlink: a link is looked at and removed itself, never followed.
-                    with contextlib.suppress(FileNotFoundError):  # another process was first
-                        info = entry.stat(follow_symlinks=False)
-                        if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
-                            Path(entry.path).unlink()
+            remove_stale_temporaries(self.path, older_than=time.time() - _STALE_TEMPORARY_S)
         except OSError as exc:
             self._warn("sweep", "token cache %s: cannot remove old temporary files (%s)", exc)
 
@@ -297,10 +283,10 @@ class FileTokenCache:
         if not self._usable(create=False):
             return None
         try:
-            return _read_private_file(self.path / f"{key}.json")
+            return read_private_file(self.path / f"{key}.json")
         except FileNotFoundError:
             return None
-        except _UntrustedError as exc:
+        except UntrustedError as exc:
             self._warn_entry(key, str(exc))
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -332,74 +318,6 @@ class FileTokenCache:
         """Restore the settings."""
         self.path = state["path"]
         self.lock_timeout = state["lock_timeout"]
-
-
-def _make_private_folder(path: Path) -> None:
-    """Create ``path`` and its missing parents with mode 0700, as XDG asks."""
-    try:
-        path.mkdir(mode=0o700)
-    except FileNotFoundError:
-        if path.parent == path:  # pragma: no cover - the root always exists
-            raise
-        _make_private_folder(path.parent)
-        with contextlib.suppress(FileExistsError):
-            path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass  # made by another process just now: the caller checks what is there
-
-
-def _distrust_folder(info: os.stat_result) -> str | None:
-    """Why the cache folder must not be used, or None."""
-    if not stat.S_ISDIR(info.st_mode):
-        return "it is not a folder"
-    if _POSIX:  # pragma: no branch - POSIX CI
-        if info.st_uid != os.getuid():
-            return f"it is owned by user {info.st_uid}, not by this user"
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o022:
-            # Not tightened for the user: entries may have been planted already.
-            return (
-                f"other users can write to it (mode {mode:o}); remove it, or check "
-                "what is in it and make it private with chmod 700"
-            )
-    return None
-
-
-def _read_private_file(file: Path) -> bytes:
-    """Read ``file`` without following links or blocking, checking what was opened.
-
-    Raises:
-        _UntrustedError: It is not a regular file of ours that only we can read,
-            or it is too large.
-        OSError: It could not be opened or read (ELOOP: it is a link).
-    """
-    handle = os.open(file, _READ_FLAGS)
-    try:
-        reason = _distrust(os.fstat(handle))
-        if reason is not None:
-            raise _UntrustedError(reason)
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(handle, _MAX_ENTRY_BYTES + 1 - size):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > _MAX_ENTRY_BYTES:
-                raise _UntrustedError(f"it is larger than {_MAX_ENTRY_BYTES // 1024} KiB")
-        return b"".join(chunks)
-    finally:
-        os.close(handle)
-
-
-def _distrust(info: os.stat_result) -> str | None:
-    """Why a cache file must not be believed, or None."""
-    if not stat.S_ISREG(info.st_mode):
-        return "it is not a regular file"
-    if _POSIX:  # pragma: no branch - POSIX CI
-        if info.st_uid != os.getuid():
-            return f"it is owned by user {info.st_uid}, not by this user"
-        if info.st_mode & 0o077:
-            return f"its permissions {stat.S_IMODE(info.st_mode):o} let other users read it"
-    return None
 
 
 def _entry_name(key: StoreKey) -> str:
