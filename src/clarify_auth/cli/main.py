@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import requests
 
-from clarify_auth._config import token_cache_from_environment
 from clarify_auth._errors import (
     ClarifyAuthError,
     ConfigurationError,
@@ -26,6 +25,7 @@ from clarify_auth.cli.cache import run_cache
 from clarify_auth.cli.check import REJECTED_STATUSES, failure_document, run_check, token_expiry
 from clarify_auth.cli.fake import add_fake_command, run_fake
 from clarify_auth.credentials.model import BasicAuthCredentials, Credentials, load_credentials
+from clarify_auth.tokens.stores.environment import token_cache_from_environment
 from clarify_auth.tokens.stores.file_store import FileTokenCache
 from clarify_auth.transports.requests.authenticators import Authenticator
 from clarify_auth.transports.requests.oauth import OAuthClientCredentials

@@ -22,7 +22,6 @@ from clarify_auth._config import (
     TimeoutSpec,
     checked_timeout,
     is_positive_number,
-    token_cache_from_environment,
 )
 from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import check_transport, normalise_base_url
@@ -34,6 +33,7 @@ from clarify_auth.tokens.lifecycle import (
     lifecycle_key,
     shared_lifecycle,
 )
+from clarify_auth.tokens.stores.environment import token_cache_from_environment
 from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
 from clarify_auth.transports.requests.authenticators import Authenticator, _secret
 from clarify_auth.transports.requests.token_requests import (
