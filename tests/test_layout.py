@@ -87,3 +87,13 @@ def test_the_foundation_imports_no_layer(name):
     assert not {
         m for m in modules if m.startswith("clarify_auth.") and m.split(".")[1] not in FOUNDATION
     }
+
+
+def test_architecture_md_names_every_folder_and_module_of_the_layers():
+    """ARCHITECTURE.md's map names each folder and each module of tokens/ and transports/."""
+    text = (PACKAGE.parent.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    folders = {p.parent.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("__init__.py")}
+    modules = {p.name for p in (PACKAGE / "tokens").glob("*.py") if p.name != "__init__.py"}
+
+    assert all(f"{folder.rsplit('/', 1)[-1]}/" in text for folder in folders - {"."})
+    assert all(module in text for module in modules)
