@@ -211,3 +211,56 @@ def test_the_sqlite_example_store_serves_four_processes_with_one_token(tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert "4 processes, 1 token request(s) between them" in result.stdout
         assert fake.token_requests == 1
+
+
+class StaleStore(DictStore):
+    """A store that never forgets, and can be made to hand out a token of its choosing."""
+
+    def __init__(self):
+        super().__init__()
+        self.forced = None
+
+    def load(self, key):
+        self.calls.append("load")
+        return self.forced if self.forced is not None else super().load(key)
+
+    def discard(self, key, access_token):
+        self.calls.append("discard")  # and keeps it: the store has not caught up
+
+
+def test_a_token_refused_here_is_not_taken_back_from_a_store_that_kept_it(fake):
+    """After a 401 the refused token, still in the store, is ignored: a new one is fetched."""
+    store = StaleStore()
+    with clarify_auth.ClarifySession(fake.credentials(), token_cache=store) as session:
+        session.rpc("clarify.selectItems")
+        fake.revoke_tokens()
+
+        session.rpc("clarify.selectItems")
+        counters = session.authenticator.counters  # type: ignore[attr-defined]
+
+    assert fake.token_requests == 2
+    assert counters.fetches == 2
+    assert counters.store_hits == 0
+
+
+def test_a_stored_token_past_its_refresh_point_does_not_replace_a_current_one(fake):
+    """At the refresh point a store's token that is itself due for refresh is not taken."""
+    from conftest import FakeClock
+
+    clock = FakeClock()
+    store = StaleStore()
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=store, shared=False, clock=clock,
+        refresh_in_background=False,
+    )  # fmt: skip
+    first = auth.authorization()
+    clock.advance(3400)  # past the refresh point (5 min before) of an hour's token
+    store.forced = StoredToken(
+        clarify_auth.AccessToken(access_token="test-token-stale"), refresh_in=-1.0, expires_in=600.0
+    )
+
+    second = auth.authorization()
+
+    assert second not in (first, "Bearer test-token-stale")
+    assert auth.counters.fetches == 2
+    assert auth.counters.store_hits == 0
