@@ -5,6 +5,9 @@ discovery ($CLARIFY_CREDENTIALS, then ./clarify-credentials.json):
 
     python examples/call_api.py [path/to/clarify-credentials.json]
 
+It prints the API's answer and the token requests the call cost (1).
+Exit status: 0 ok, 1 the token endpoint or the API said no, 2 no usable credentials.
+
 To try it with no Clarify account, first start a local fake of Clarify in
 another terminal, in the folder you run it from (it writes ./clarify-credentials.json
 for itself and runs until Ctrl-C):
@@ -38,7 +41,9 @@ def main(argv: list[str]) -> int:
         except clarify_auth.RPCError as exc:
             print(f"error: the API answered {exc.code}: {exc.message}", file=sys.stderr)
             return 1
+        requests_sent = session.authenticator.counters.fetches
     print(f"clarify.selectItems answered: {result}")
+    print(f"token requests: {requests_sent}")  # 1, or 0 when a cache already held a token
     return 0
 
 

@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
             payload = {"jsonrpc": "2.0", "id": 1, "method": "clarify.selectItems", "params": {}}
             response = own.post(credentials.api_url + "rpc", json=payload)
             print(f"the same call on a plain httpx.Client: HTTP {response.status_code}")
+        print(f"token requests: {auth.authenticator.counters.fetches}")  # 1 for both clients
     except clarify_auth.TokenError as exc:
         # Rejected credentials or an unreachable token endpoint; never shows the secret.
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -50,21 +52,26 @@ def test_hundred_tasks_with_a_shared_cache_cause_one_token_request(dask_client, 
     results = dask_client.gather(futures)
 
     assert results == list(range(100))
-    assert fake.token_requests <= 1
+    assert fake.token_requests == 1
     assert fake.rpc_calls == 100
 
 
-def test_without_the_cache_each_copy_fetches(dask_client, fake):
-    """The same 100 tasks without the cache: every unpickled copy of the cold session fetches."""
-    fake.token_latency = 0.0  # a hundred fetches; their overlap is not the point here
+def select_items_where(session: ClarifySession, number: int) -> tuple[int, int]:
+    """A task: one API call; the worker's process ID with the result."""
+    return select_items(session, number), os.getpid()
+
+
+def test_without_the_cache_each_worker_process_fetches_once(dask_client, fake):
+    """The same 100 tasks without the cache: one token request per worker process (4), not per task."""
     session = ClarifySession(fake.credentials())
 
-    futures = dask_client.map(select_items, [session] * 100, range(100), pure=False)
+    futures = dask_client.map(select_items_where, [session] * 100, range(100), pure=False)
     results = dask_client.gather(futures)
 
-    assert results == list(range(100))
-    assert fake.token_requests > 1
-    print(f"\nwithout the cache: {fake.token_requests} token requests for 100 tasks")  # noqa: T201
+    assert [result for result, _ in results] == list(range(100))
+    workers = {pid for _, pid in results}
+    assert len(workers) == 4
+    assert fake.token_requests == 4
 
 
 def test_a_session_with_a_token_travels_with_it(dask_client, fake):

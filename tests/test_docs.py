@@ -162,22 +162,80 @@ def test_example_existing_session(workdir, server):
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"),
+    ("name", "flags", "processes", "expected"),
     [
-        ("process_pool.py", "32 tasks on 8 processes: 0 items"),
-        ("dask_workers.py", "100 tasks on 4 worker processes: 0 items"),
+        ("process_pool.py", [], "on 8 processes", 1),
+        ("process_pool.py", ["--no-cache"], "on 8 processes", 8),
+        ("dask_workers.py", [], "on 4 worker processes", 1),
+        ("dask_workers.py", ["--no-cache"], "on 4 worker processes", 4),
     ],
+    ids=["pool-cache", "pool-no-cache", "dask-cache", "dask-no-cache"],
 )
-def test_examples_across_processes_share_one_token(name, expected, tmp_path):
-    """The process-pool and Dask examples run, and their processes share one token."""
+def test_examples_across_processes_print_what_they_cost(name, flags, processes, expected, tmp_path):
+    """The process-pool and Dask examples print their token requests: 1 with the cache, else one a process."""
     from clarify_auth.testing import FakeClarify
 
     with FakeClarify() as fake:
         fake.token_latency = 0.2
         path = fake.write_credentials(tmp_path / "clarify-credentials.json")
 
-        result = run_example(name, str(path), env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+        result = run_example(
+            name, *flags, str(path), env={"XDG_CACHE_HOME": str(tmp_path / "cache")}
+        )
 
         assert result.returncode == 0, result.stderr[-2000:]
-        assert expected in result.stdout
-        assert fake.token_requests == 1
+        assert f"tasks {processes}: 0 items" in result.stdout
+        assert f"token requests: {expected} (" in result.stdout
+        assert fake.token_requests == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("call_api.py", []),
+        ("existing_session.py", []),
+        ("process_pool.py", ["--no-cache"]),
+        ("httpx_client.py", []),
+        ("httpx_async.py", []),
+        ("sqlite_store.py", []),
+    ],
+)
+def test_every_example_reports_rejected_credentials_in_one_line(name, args, tmp_path):
+    """A rejected secret: exit 1 and one 'error:' line, no traceback, no secret."""
+    from clarify_auth.testing import FakeClarify
+
+    with FakeClarify() as fake:
+        fake.fail_token_requests(
+            1000, status=401, body={"error": "access_denied", "error_description": "Unauthorized"}
+        )
+        path = fake.write_credentials(tmp_path / "clarify-credentials.json")
+        secret = fake.client_secret
+
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / name), *args, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                "CLARIFY_TOKEN_CACHE": "",
+            },
+            check=False,
+        )
+
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "access_denied" in result.stderr
+    assert secret not in result.stderr + result.stdout
+
+
+def test_the_api_examples_print_their_token_requests(workdir, server):
+    """call_api.py and existing_session.py print the one token request they cost."""
+    for name in ("call_api.py", "existing_session.py"):
+        result = run_example(name)
+
+        assert result.returncode == 0, result.stderr
+        assert "token requests: 1" in result.stdout

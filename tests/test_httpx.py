@@ -687,6 +687,7 @@ def test_examples_run_with_one_token_request(fake, tmp_path, name, args, expecte
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert expected in result.stdout
+    assert "token requests: 1" in result.stdout
     assert fake.token_requests == 1
 
 

@@ -16,6 +16,7 @@ from requests.structures import CaseInsensitiveDict
 from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import Origin, check_transport, normalise_base_url, origin_of, origin_prefix
 from clarify_auth.credentials.model import BasicAuthCredentials, Credentials
+from clarify_auth.tokens.lifecycle import TokenCounters
 
 __all__ = ["Authenticator", "BasicAuth"]
 
@@ -65,6 +66,11 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
         :meth:`authorization` on a worker thread only when it says ``None``.
         """
         return None
+
+    @property
+    def counters(self) -> TokenCounters:
+        """What this client's token cost this process so far (no token, no cost, for Basic)."""
+        return TokenCounters()
 
     def refused(self, header: str) -> bool:
         """Tell the authenticator the server answered 401 to ``header``.
