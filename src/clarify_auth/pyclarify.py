@@ -127,12 +127,8 @@ class Client(pyclarify.Client):  # type: ignore[misc]  # pyclarify.Client is unt
         version = pyclarify.__API_version__ if api_version is None else api_version
         session = ClarifySession(credentials, api_version=version, **session_options)
         self.session = session
-        try:
-            # pyclarify passes this on to authenticate(), which reads the session.
-            super().__init__(session, api_version=version)
-        except BaseException:
-            session.close()
-            raise
+        # pyclarify passes the session on to authenticate(), which reads it.
+        super().__init__(session, api_version=version)
         self.headers["User-Agent"] = f"{self.headers['User-Agent']} {USER_AGENT}"
 
     def authenticate(self, clarify_credentials: ClarifySession) -> None:
