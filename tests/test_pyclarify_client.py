@@ -210,6 +210,17 @@ def test_basic_auth_credentials_sign_with_basic_and_have_no_token(fake):
     assert fake.token_requests == 0
 
 
+def test_rejected_credentials_raise_clarify_auths_token_error(fake):
+    """A token endpoint that refuses the client raises TokenError (pyclarify's own: AuthError)."""
+    fake.fail_token_requests(1, status=401)
+
+    with Client(fake.credentials()) as client, pytest.raises(clarify_auth.TokenError) as caught:
+        client.select_items()
+
+    assert caught.value.error == "access_denied"
+    assert fake.rpc_calls == 0
+
+
 def test_requests_have_the_sessions_timeout(fake):
     """A call that the server answers too slowly times out instead of hanging."""
     fake.rpc_latency = 0.5
@@ -272,7 +283,12 @@ def test_no_secret_or_token_in_repr_str_or_attributes(fake):
         client.select_items()
         (token,) = bearer_tokens(fake)
         shown = [repr(client), str(client), repr(client.authentication), str(client.authentication)]
-        kept = [repr(vars(client)), repr(client.headers)]
+        authentication = client.authentication
+        kept = [
+            repr(vars(client)),
+            repr(client.headers),
+            *(repr(getattr(authentication, name)) for name in authentication.__slots__),
+        ]
 
     assert shown[0] == (
         f"Client(integration={INTEGRATION!r}, api_url={fake.api_url!r}, api_version='1.1')"
