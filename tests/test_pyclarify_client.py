@@ -159,6 +159,19 @@ def test_thirty_two_threads_starting_cold_send_one_token_request(fake, shared_cl
     assert fake.rpc_calls == 32
 
 
+def test_the_file_cache_serves_a_client_that_shares_nothing_in_memory(fake, tmp_path):
+    """With token_cache=, a client with a private in-process token still reads the file's token."""
+    cache = clarify_auth.FileTokenCache(tmp_path / "tokens")
+
+    with Client(fake.credentials(), token_cache=cache) as first:
+        first.select_items()
+    with Client(fake.credentials(), token_cache=cache, shared=False) as second:
+        response = second.select_items()
+
+    assert response.error is None
+    assert fake.token_requests == 1
+
+
 def test_calls_reuse_pooled_connections(fake):
     """Twenty calls open two connections in all: one for the token, one reused for the calls."""
     accepted = accepted_connections(fake)
