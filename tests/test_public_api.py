@@ -76,9 +76,9 @@ def test_authenticators_and_session_are_requests_types():
     assert issubclass(clarify_auth.ClarifySession, requests.Session)
 
 
-@pytest.mark.parametrize("name", ["httpx", "mqtt", "testing"])
+@pytest.mark.parametrize("name", ["httpx", "mqtt", "pyclarify", "testing"])
 def test_public_submodules_are_attributes_after_import_clarify_auth(name):
-    """After 'import clarify_auth' alone, clarify_auth.httpx, .mqtt and .testing work."""
+    """After 'import clarify_auth' alone, clarify_auth.httpx, .mqtt, .pyclarify and .testing work."""
     result = run_bare_python(
         f"import clarify_auth; module = clarify_auth.{name}; print(module.__name__, module.__all__)"
     )

@@ -99,7 +99,7 @@ _WHERE = {
 # Public submodules, imported on first use as attributes too (``clarify_auth.httpx``
 # after ``import clarify_auth``); one without its extra raises the ImportError
 # that names the extra.
-_SUBMODULES = frozenset({"httpx", "mqtt", "testing"})
+_SUBMODULES = frozenset({"httpx", "mqtt", "pyclarify", "testing"})
 
 
 def __getattr__(name: str) -> typing.Any:
