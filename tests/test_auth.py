@@ -568,3 +568,16 @@ def test_each_new_origin_is_checked(oauth_creds):
     )
     with pytest.raises(InsecureTransportError):
         oauth(requests.Request("GET", "http://example.com/x").prepare())
+
+
+def test_basic_credentials_have_no_token_and_say_so():
+    """Authenticator.token() on Basic credentials is a ConfigurationError pointing at authorization()."""
+    auth = BasicAuth("test-integration", "test-secret-basic-token")
+
+    with pytest.raises(
+        clarify_auth.ConfigurationError, match=r"BasicAuth has no access token.*authorization\(\)"
+    ) as raised:
+        auth.token()
+
+    assert "test-secret-basic-token" not in str(raised.value)
+    assert auth.counters == clarify_auth.TokenCounters()

@@ -42,6 +42,7 @@ if typing.TYPE_CHECKING:
     from clarify_auth.tokens.token import AccessToken
     from clarify_auth.transports.requests.authenticators import Authenticator, BasicAuth
     from clarify_auth.transports.requests.oauth import OAuthClientCredentials
+    from clarify_auth.transports.requests.options import OAuthOptions, SessionOptions
     from clarify_auth.transports.requests.session import ClarifySession
 
 __all__ = [
@@ -58,9 +59,11 @@ __all__ = [
     "FileTokenCache",
     "InsecureTransportError",
     "OAuthClientCredentials",
+    "OAuthOptions",
     "RPCError",
     "RPCResponseError",
     "RedisTokenCache",
+    "SessionOptions",
     "StoreKey",
     "StoredToken",
     "TokenCounters",
@@ -93,6 +96,8 @@ _WHERE = {
     "StoredToken": "tokens.stores.protocol",
     "TokenStore": "tokens.stores.protocol",
     "TokenCounters": "tokens.lifecycle",
+    "OAuthOptions": "transports.requests.options",
+    "SessionOptions": "transports.requests.options",
 }
 
 

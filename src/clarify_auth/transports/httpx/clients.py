@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from clarify_auth._config import TimeoutSpec
     from clarify_auth.tokens.stores.protocol import TokenStore
+    from clarify_auth.transports.requests.options import OAuthOptions
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -78,7 +79,7 @@ def _setup(
     owns = authenticator is None
     token_settings = None
     if authenticator is None:
-        options = {} if token_cache is None else {"token_cache": token_cache}
+        options: OAuthOptions = {} if token_cache is None else {"token_cache": token_cache}
         authenticator = Authenticator.from_credentials(credentials, **options)
         take = getattr(authenticator, "_take_transport_settings_from", None)
         if take is not None:

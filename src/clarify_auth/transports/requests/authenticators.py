@@ -6,7 +6,7 @@ import abc
 import base64
 import importlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import requests
 import requests.auth
@@ -17,6 +17,12 @@ from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import Origin, check_transport, normalise_base_url, origin_of, origin_prefix
 from clarify_auth.credentials.model import BasicAuthCredentials, Credentials
 from clarify_auth.tokens.lifecycle import TokenCounters
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from clarify_auth.tokens.token import AccessToken
+    from clarify_auth.transports.requests.options import OAuthOptions
 
 __all__ = ["Authenticator", "BasicAuth"]
 
@@ -67,6 +73,18 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
         """
         return None
 
+    def token(self) -> AccessToken:
+        """The OAuth access token, fetching one if needed (see :class:`OAuthClientCredentials`).
+
+        Raises:
+            ConfigurationError: These are Basic credentials, which have no token;
+                :meth:`authorization` gives their header.
+        """
+        raise ConfigurationError(
+            f"{type(self).__name__} has no access token (basic-auth credentials send "
+            "their user name and password); authorization() gives the header"
+        )
+
     @property
     def counters(self) -> TokenCounters:
         """What this client's token cost this process so far (no token, no cost, for Basic)."""
@@ -83,7 +101,9 @@ class Authenticator(requests.auth.AuthBase, abc.ABC):
         return False
 
     @classmethod
-    def from_credentials(cls, credentials: Credentials, **options: Any) -> Authenticator:
+    def from_credentials(
+        cls, credentials: Credentials, **options: Unpack[OAuthOptions]
+    ) -> Authenticator:
         """Build the authenticator that ``credentials.credentials.type`` calls for.
 
         It signs requests to the origin of ``credentials.api_url`` only. Keyword
@@ -173,10 +193,13 @@ class BasicAuth(Authenticator):
         self._restrict_to(api_url)
 
     @classmethod
-    def from_credentials(cls, credentials: Credentials, **options: Any) -> BasicAuth:
+    def from_credentials(
+        cls, credentials: Credentials, **options: Unpack[OAuthOptions]
+    ) -> BasicAuth:
         """Build from ``basic-auth`` credentials (``clientId`` / ``clientSecret``)."""
-        for unused in ("token_cache", "shared"):  # Basic Auth has no token to share
-            options.pop(unused, None)
+        # Basic Auth has no token to share: a store or private token means nothing here.
+        options.pop("token_cache", None)
+        options.pop("shared", None)
         if options:
             raise TypeError(f"BasicAuth takes no options, got {', '.join(sorted(options))}")
         inner = credentials.credentials

@@ -46,8 +46,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pydantic import SecretStr
+    from typing_extensions import Unpack
 
     from clarify_auth.tokens.token import AccessToken, CachedToken
+    from clarify_auth.transports.requests.options import OAuthOptions
 
 __all__ = ["OAuthClientCredentials"]
 
@@ -223,7 +225,9 @@ class OAuthClientCredentials(Authenticator):
         _LIVE_AUTHENTICATORS.add(self)
 
     @classmethod
-    def from_credentials(cls, credentials: Credentials, **options: Any) -> OAuthClientCredentials:
+    def from_credentials(
+        cls, credentials: Credentials, **options: Unpack[OAuthOptions]
+    ) -> OAuthClientCredentials:
         """Build from ``client-credentials`` credentials; options go to the constructor.
 
         The authenticator signs requests to the origin of ``credentials.api_url`` only.

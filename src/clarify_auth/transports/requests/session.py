@@ -29,6 +29,10 @@ from clarify_auth.transports.rpc import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from typing_extensions import Unpack
+
+    from clarify_auth.transports.requests.options import SessionOptions
+
 __all__ = ["DEFAULT_API_TIMEOUT", "ClarifySession"]
 
 logger = logging.getLogger("clarify_auth")
@@ -82,7 +86,7 @@ class ClarifySession(requests.Session):
         authenticator: Authenticator | None = None,
         api_version: str | None = DEFAULT_API_VERSION,
         timeout: TimeoutSpec | None = DEFAULT_API_TIMEOUT,
-        **auth_options: Any,
+        **auth_options: Unpack[SessionOptions],
     ) -> None:
         """Load the credentials (when not given) and set up auth and headers."""
         api_version = checked_api_version(api_version)
