@@ -291,3 +291,44 @@ def test_https_through_a_remote_proxy_is_fine(no_network, monkeypatch):
     no_network.get(creds.api_url + "items", json={"ok": True})
 
     assert ClarifySession(creds).get("items").json() == {"ok": True}
+
+
+def test_a_bare_send_is_checked_against_the_environment_too(no_network, monkeypatch):
+    """session.send(prepared) without proxies= resolves them as requests would, then checks."""
+    monkeypatch.setenv("HTTP_PROXY", REMOTE_PROXY)
+    session = ClarifySession(loopback_creds("basic"))
+    prepared = session.prepare_request(requests.Request("GET", "http://127.0.0.1:9/v1/items"))
+
+    with pytest.raises(InsecureTransportError, match="proxy"):
+        session.send(prepared)
+
+    assert len(no_network.calls) == 0
+
+
+def test_a_proxy_set_in_the_environment_between_requests_counts(no_network, monkeypatch):
+    """No proxy for the first request, HTTP_PROXY set before the second: the second is refused."""
+    no_network.get("http://127.0.0.1:9/v1/items", json={"ok": True})
+    session = ClarifySession(loopback_creds("basic"))
+    first = session.get("items")
+    monkeypatch.setenv("HTTP_PROXY", REMOTE_PROXY)
+
+    with pytest.raises(InsecureTransportError, match="proxy"):
+        session.get("items")
+
+    assert first.json() == {"ok": True}
+    assert len(no_network.calls) == 1
+
+
+def test_a_redirect_is_checked_with_the_proxies_requests_rebuilt(no_network, monkeypatch):
+    """A redirect to another loopback host, which NO_PROXY does not cover, is refused."""
+    monkeypatch.setenv("HTTP_PROXY", REMOTE_PROXY)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    no_network.get(
+        "http://127.0.0.1:9/v1/go", status=302, headers={"Location": "http://127.0.0.2:9/v1/x"}
+    )
+    session = ClarifySession(loopback_creds("basic"))
+
+    with pytest.raises(InsecureTransportError, match="proxy"):
+        session.get("go")
+
+    assert len(no_network.calls) == 1

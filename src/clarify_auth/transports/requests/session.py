@@ -212,8 +212,12 @@ class ClarifySession(requests.Session):
         url = request.url or ""
         check_transport(url, what="Clarify credentials")
         if url[:7].lower() == "http://":
-            proxies = dict(kwargs.get("proxies") or self.proxies)
-            check_proxy(url, resolve_proxies(request, proxies, self.trust_env), what="requests")
+            # The proxies the adapter will use: those requests resolved (request()
+            # merged the environment's, a redirect rebuilt them), or, for a bare
+            # send(), what requests' own send() would resolve. Never a second scan.
+            if "proxies" not in kwargs:
+                kwargs["proxies"] = resolve_proxies(request, dict(self.proxies), self.trust_env)
+            check_proxy(url, kwargs["proxies"], what="requests")
         return super().send(request, **kwargs)
 
     def _resolve(self, url: str | bytes) -> str:
