@@ -18,6 +18,8 @@ secret: messages name a file, a field or a URL, never a value.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 __all__ = [
     "ClarifyAuthError",
     "ConfigurationError",
@@ -26,6 +28,7 @@ __all__ = [
     "RPCError",
     "RPCResponseError",
     "TokenError",
+    "shortened",
 ]
 
 
@@ -141,3 +144,27 @@ class RPCResponseError(RPCError):
     def __reduce__(self) -> tuple[object, ...]:
         """Pickle with message and data."""
         return (type(self), (self.message, self.data))
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def shortened(error: _E) -> _E:
+    """``error`` with no traceback below the SDK's public call, nor below its cause.
+
+    Raised at the boundary (``raise shortened(exc) from exc.__cause__``), a
+    rejected secret or an unreachable endpoint shows the user's call and the
+    SDK's one raise, not the lifecycle, the retries and ``requests``' hooks in
+    between. The direct cause keeps its type and message and prints without
+    the chain below it (still there in ``__context__``); ``-v`` tells the rest. An error shared by many waiting threads stops collecting theirs.
+    """
+    if error.__cause__ is not None:
+        # Its message says what happened (urllib3's and the socket's stay in __context__).
+        error.__cause__.__suppress_context__ = True
+    seen: set[int] = set()
+    link = error.__cause__ or error.__context__
+    while link is not None and id(link) not in seen:  # the chain below: urllib3's, socket's
+        seen.add(id(link))
+        link.with_traceback(None)
+        link = link.__cause__ or link.__context__
+    return error.with_traceback(None)

@@ -23,7 +23,7 @@ from clarify_auth._config import (
     checked_timeout,
     is_positive_number,
 )
-from clarify_auth._errors import ConfigurationError, CredentialsError
+from clarify_auth._errors import ClarifyAuthError, ConfigurationError, CredentialsError, shortened
 from clarify_auth._urls import check_transport, normalise_base_url
 from clarify_auth.credentials.model import ClientCredentials, Credentials
 from clarify_auth.tokens.clock import suspend_aware_clock
@@ -298,11 +298,17 @@ class OAuthClientCredentials(Authenticator):
         Raises:
             TokenError: No token could be obtained.
         """
-        return self._current().token
+        try:
+            return self._current().token
+        except ClarifyAuthError as exc:
+            raise shortened(exc) from exc.__cause__
 
     def authorization(self) -> str:
         """Return ``"Bearer <token>"``, fetching a token only when needed."""
-        return self._current().header
+        try:
+            return self._current().header
+        except ClarifyAuthError as exc:
+            raise shortened(exc) from exc.__cause__
 
     def fetch_token(self) -> AccessToken:
         """Fetch a new token now, whatever is cached, and keep and share it.

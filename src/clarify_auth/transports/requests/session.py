@@ -15,6 +15,7 @@ from requests.auth import HTTPBasicAuth
 from requests.utils import resolve_proxies
 
 from clarify_auth._config import TimeoutSpec, checked_timeout
+from clarify_auth._errors import ClarifyAuthError, shortened
 from clarify_auth._urls import check_proxy, check_transport, origin_of, origin_prefix
 from clarify_auth.credentials.model import Credentials, load_credentials
 from clarify_auth.transports.requests.authenticators import Authenticator
@@ -159,7 +160,10 @@ class ClarifySession(requests.Session):
         check_transport(url, what="Clarify credentials")
         if "timeout" not in kwargs and len(args) < 7:  # noqa: PLR2004 - timeout is the 8th
             kwargs["timeout"] = self.timeout
-        return super().request(method, url, *args, **kwargs)
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except ClarifyAuthError as exc:  # a token error from deep in requests' auth hooks
+            raise shortened(exc) from exc.__cause__
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """Prepare a request; only the API's origin gets the session's credentials.
