@@ -156,7 +156,8 @@ def shortened(error: _E) -> _E:
     rejected secret or an unreachable endpoint shows the user's call and the
     SDK's one raise, not the lifecycle, the retries and ``requests``' hooks in
     between. The direct cause keeps its type and message and prints without
-    the chain below it (still there in ``__context__``); ``-v`` tells the rest. An error shared by many waiting threads stops collecting theirs.
+    the chain below it (still there in ``__context__``); ``-v`` tells the rest.
+    An error shared by many waiting threads stops collecting theirs.
     """
     if error.__cause__ is not None:
         # Its message says what happened (urllib3's and the socket's stay in __context__).

@@ -25,7 +25,14 @@ from clarify_auth.tokens.stores.protocol import TokenStoreError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["SCRIPTS", "RedisLink", "check_url", "masked_url", "redis_extra_missing"]
+__all__ = [
+    "SCRIPTS",
+    "RedisLink",
+    "check_url",
+    "import_the_extra",
+    "masked_url",
+    "redis_extra_missing",
+]
 
 logger = logging.getLogger("clarify_auth")
 
@@ -68,6 +75,14 @@ def redis_extra_missing() -> str | None:
     """The packages of the ``redis`` extra that are not installed, or ``None``."""
     missing = [name for name in ("redis", "cryptography") if importlib.util.find_spec(name) is None]
     return " and ".join(missing) or None
+
+
+def import_the_extra() -> None:
+    """Import what a Redis store uses, ahead of its first request."""
+    import redis.backoff  # noqa: PLC0415 - only where a Redis store is used
+    import redis.retry  # noqa: PLC0415, F401
+    from cryptography.hazmat.primitives.ciphers import aead  # noqa: PLC0415, F401
+    from cryptography.hazmat.primitives.kdf import hkdf  # noqa: PLC0415, F401
 
 
 class RedisLink:

@@ -103,6 +103,9 @@ class RedisTokenCache:
                 f"RedisTokenCache needs the 'redis' extra ({missing} is not installed): "
                 "pip install 'clarify-auth[redis]'"
             )
+        # Imported here, once the store is there, so that no request pays for it
+        # (``import redis`` alone is about 130 ms; AES-GCM's first use a few more).
+        redis_link.import_the_extra()
         if url is not None:
             redis_link.check_url(url)
         elif not callable(getattr(client, "register_script", None)):
