@@ -79,3 +79,12 @@ def test_the_fixture_skips_saying_what_to_install(missing, reason, pytester, mon
 
     result.assert_outcomes(skipped=1)
     assert reason in result.stdout.str()
+
+
+def test_the_broker_type_is_importable_from_the_plugin_for_annotations():
+    """clarify_auth.pytest_plugin.MosquittoBroker is the fixture's type; other names do not exist."""
+    from clarify_auth import pytest_plugin
+
+    assert pytest_plugin.MosquittoBroker is _mosquitto.MosquittoBroker
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = pytest_plugin.nope

@@ -231,7 +231,7 @@ class RunningMosquitto:
             if self._process.poll() is not None:  # pragma: no cover - a broken install
                 self._log.close()
                 msg = f"mosquitto exited: {self.log.read_text(errors='replace')}"
-                raise RuntimeError(msg)
+                raise ClarifyAuthError(msg)
             try:
                 socket.create_connection((self.broker.host, self.broker.port), timeout=0.5).close()
             except OSError:
@@ -240,7 +240,7 @@ class RunningMosquitto:
                 return
         self.stop()  # pragma: no cover - mosquitto listens within a second
         msg = f"mosquitto did not listen within {_START_TIMEOUT_S:.0f} s"  # pragma: no cover
-        raise RuntimeError(msg)  # pragma: no cover
+        raise ClarifyAuthError(msg)  # pragma: no cover
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after 10 s) and close its log."""
