@@ -417,12 +417,16 @@ def test_options_a_command_has_no_use_for_are_usage_errors(argv, capsys):
     assert "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_the_readme_shows_the_document_check_json_prints(fake, tmp_path):
-    """The README's example of check --json has the same fields as the real document."""
+def test_the_docs_show_the_document_check_json_prints(fake, tmp_path):
+    """The docs' example of check --json (cli.md) has the same fields as the real document."""
     import pathlib
 
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    (shown,) = re.findall(r"^```json output\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    (shown,) = re.findall(
+        r"^```json output\n(.*?)^```",
+        page.read_text(encoding="utf-8"),
+        flags=re.DOTALL | re.MULTILINE,
+    )
     path = fake.write_credentials(tmp_path / "c.json")
 
     status, out = run("check", "--json", "--credentials", str(path))

@@ -1,4 +1,20 @@
-"""Every Python block in the README and every example runs, against a loopback Clarify."""
+"""Every Python block in the README and the docs, and every example, runs against a loopback Clarify.
+
+The convention for ```python blocks (README.md and docs/*.md): each runs alone,
+in a fresh namespace, in an empty working folder of its own that holds a
+``clarify-credentials.json`` (client credentials) for a ``FakeClarify`` started
+for that block, with ``CLARIFY_CREDENTIALS``, ``CLARIFY_CREDENTIALS_JSON`` and
+``CLARIFY_TOKEN_CACHE`` unset and ``XDG_CACHE_HOME`` in the temporary folder
+(so ``FileTokenCache()`` writes there). That is exactly what a reader has after
+``clarify-auth fake --write clarify-credentials.json``, so a block says where
+its credentials come from (``ClarifySession()`` finds the file, or
+``load_credentials()``) and carries every import it uses. A ``# prints: TEXT``
+comment on a line of a block is checked: the block's output contains TEXT.
+
+Blocks marked in their info string run elsewhere, against a real server:
+```python redis in tests/test_redis_everywhere.py, ```python mqtt in
+tests/test_mqtt.py; ```python pytest blocks are test modules, run by pytester.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +35,36 @@ from conftest import oauth_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+PRINTS = re.compile(r"#\s*prints:\s*(.+?)\s*$", flags=re.MULTILINE)
 
 
-def blocks(language: str) -> list[str]:
+def blocks(language: str, text: str = README) -> list[str]:
     return re.findall(
-        rf"^```{re.escape(language)}\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE
+        rf"^```{re.escape(language)}\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE
     )
+
+
+def documented_blocks(language: str) -> list[tuple[str, str]]:
+    """(where, code) of every block fenced as ``language`` in the README and the docs."""
+    found: list[tuple[str, str]] = []
+    for path in [ROOT / "README.md", *PAGES]:
+        for number, code in enumerate(blocks(language, path.read_text(encoding="utf-8")), 1):
+            found.append((f"{path.relative_to(ROOT)} #{number}", code))
+    return found
+
+
+PYTHON_BLOCKS = documented_blocks("python")
+
+
+def mosquitto_is_installed() -> bool:
+    from clarify_auth._mosquitto import BrokerUnavailableError, find_mosquitto
+
+    try:
+        find_mosquitto()
+    except BrokerUnavailableError:  # pragma: no cover - CI installs mosquitto
+        return False
+    return True
 
 
 @pytest.fixture
@@ -35,45 +75,66 @@ def workdir(server, tmp_path, monkeypatch):
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # FileTokenCache() in the README
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # FileTokenCache()
     return tmp_path
 
 
-def test_readme_python_blocks_run_in_order(workdir, server):
-    """The README's Python blocks, run top to bottom like a reader would, all succeed."""
-    code = blocks("python")
-    namespace: dict[str, object] = {"__name__": "readme"}
+@pytest.fixture
+def reader(tmp_path, monkeypatch):
+    """What a reader of the docs has: an empty folder with a credentials file for a local fake."""
+    from clarify_auth.testing import FakeClarify
+
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    for name in ("CLARIFY_CREDENTIALS", "CLARIFY_CREDENTIALS_JSON", "CLARIFY_TOKEN_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(folder)
+    with FakeClarify() as fake:
+        fake.write_credentials(folder / "clarify-credentials.json")
+        yield fake
+
+
+@pytest.mark.parametrize(("where", "code"), PYTHON_BLOCKS, ids=[w for w, _ in PYTHON_BLOCKS])
+def test_each_python_block_runs_alone(where, code, reader):
+    """A ```python block of the README or the docs runs by itself and prints what it says."""
     out = io.StringIO()
 
     with contextlib.redirect_stdout(out):
-        for number, block in enumerate(code, 1):
-            exec(compile(block, f"README.md python block {number}", "exec"), namespace)  # noqa: S102
+        exec(compile(code, where, "exec"), {"__name__": "__main__"})  # noqa: S102
 
-    assert len(code) >= 6
-    assert "{'ok': True}" in out.getvalue()
-    assert (
-        "example.json: credentials.clientId: required; credentials.clientSecret: required"
-        in out.getvalue()
-    )
-    assert "**********" in out.getvalue()
-    assert server.count("POST", "/v1/rpc") >= 3
+    for expected in PRINTS.findall(code):
+        assert expected in out.getvalue(), f"{where}: {expected!r} not in {out.getvalue()!r}"
 
 
-def test_readme_pytest_blocks_pass_in_a_users_project(pytester):
+def test_the_readme_and_the_docs_have_python_blocks():
+    """The README has its quick start and every page of the docs is collected."""
+    pages = {where.split(" #")[0] for where, _ in PYTHON_BLOCKS}
+
+    assert "README.md" in pages
+    assert len(PYTHON_BLOCKS) >= 15
+    assert {"docs/getting-started.md", "docs/testing.md", "docs/errors.md"} <= pages
+
+
+def test_pytest_blocks_pass_in_a_users_project(pytester):
     """Blocks fenced as 'python pytest' are test modules; they pass as a user would run them."""
-    tests = blocks("python pytest")
-    for number, source in enumerate(tests, 1):
-        pytester.makepyfile(**{f"test_readme_{number}": source})
+    tests = documented_blocks("python pytest")
+    for number, (_, source) in enumerate(tests, 1):
+        pytester.makepyfile(**{f"test_docs_{number}": source})
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
 
-    assert tests
-    result.assert_outcomes(passed=len(tests))
+    assert len(tests) >= 2
+    if mosquitto_is_installed() or os.environ.get("CLARIFY_AUTH_REQUIRE_MOSQUITTO"):
+        result.assert_outcomes(passed=len(tests))
+    else:  # pragma: no cover - CI installs mosquitto; the MQTT block skips, saying why
+        result.assert_outcomes(passed=len(tests) - 1, skipped=1)
+        assert "mosquitto is not installed" in result.stdout.str()
 
 
-def test_readme_json_block_is_a_valid_credentials_file():
-    """The credentials file shown in the README parses."""
-    (example,) = blocks("json")
+def test_the_credentials_file_shown_is_valid():
+    """The credentials file shown in the docs parses."""
+    (example,) = blocks("json", (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8"))
 
     creds = clarify_auth.Credentials.from_json(example)
 
@@ -239,3 +300,23 @@ def test_the_api_examples_print_their_token_requests(workdir, server):
 
         assert result.returncode == 0, result.stderr
         assert "token requests: 1" in result.stdout
+
+
+def test_the_api_reference_names_every_public_name():
+    """docs/reference.md renders (::: clarify_auth.NAME) every name of __all__ and each public submodule."""
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    rendered = set(re.findall(r"^::: clarify_auth\.(\S+)$", reference, flags=re.MULTILINE))
+
+    assert set(clarify_auth.__all__) <= rendered
+    assert {"httpx", "mqtt", "pyclarify", "testing", "pytest_plugin"} <= rendered
+
+
+def test_the_readme_links_every_page_of_the_site():
+    """The README's Documentation list links each docs page, and mkdocs.yml's nav holds each one."""
+    documentation = README.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", documentation))
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    guides = {page.name for page in PAGES} - {"index.md", "changelog.md"}
+
+    assert guides <= linked
+    assert all(f": {page.name}" in nav for page in PAGES)

@@ -269,14 +269,14 @@ def test_example_publishes(broker, tmp_path):
     assert PASSWORD not in result.stdout + result.stderr + refused.stderr
 
 
-def test_readme_mqtt_block_runs(broker, tmp_path, monkeypatch):
-    """The README's MQTT block runs as written, pointed at the test broker instead of Clarify's."""
+def test_the_docs_mqtt_block_runs(broker, tmp_path, monkeypatch):
+    """The docs' MQTT block runs as written, pointed at the test broker instead of Clarify's."""
     import functools
     import json
     import re
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (block,) = re.findall(r"^```python mqtt\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    page = (Path(__file__).resolve().parents[1] / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```python mqtt\n(.*?)^```", page, flags=re.DOTALL | re.MULTILINE)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "clarify-credentials.json").write_text(
         json.dumps(

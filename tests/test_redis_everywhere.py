@@ -173,15 +173,19 @@ def test_cache_command_on_the_file_cache(fake, tmp_path):
     assert json.loads(after.stdout)["token"]["stored"] is True
 
 
-def test_the_readme_redis_block_runs_against_a_real_redis(server, fake, tmp_path, monkeypatch):
-    """The README's ```python redis block runs as written, pointed at the test's redis-server."""
+def test_the_docs_redis_block_runs_against_a_real_redis(server, fake, tmp_path, monkeypatch):
+    """The docs' ```python redis block (fleets.md) runs as written, pointed at the test's redis-server."""
     import contextlib
     import io
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    [block] = re.findall(r"^```python redis\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    page = Path(__file__).resolve().parent.parent / "docs" / "fleets.md"
+    [block] = re.findall(
+        r"^```python redis\n(.*?)^```",
+        page.read_text(encoding="utf-8"),
+        flags=re.DOTALL | re.MULTILINE,
+    )
     fake.write_credentials(tmp_path / "clarify-credentials.json")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLARIFY_CREDENTIALS", raising=False)
