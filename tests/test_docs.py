@@ -18,6 +18,8 @@ tests/test_mqtt.py; ```python pytest blocks are test modules, run by pytester.
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import contextlib
 import io
 import json
@@ -105,6 +107,43 @@ def test_each_python_block_runs_alone(where, code, reader):
 
     for expected in PRINTS.findall(code):
         assert expected in out.getvalue(), f"{where}: {expected!r} not in {out.getvalue()!r}"
+
+
+NOTEBOOK_BLOCKS = documented_blocks("python notebook")
+
+
+@pytest.mark.parametrize(("where", "code"), NOTEBOOK_BLOCKS, ids=[w for w, _ in NOTEBOOK_BLOCKS])
+def test_each_notebook_block_runs_with_top_level_await(where, code, reader):
+    """A ```python notebook block runs as a cell does: top-level await on a running loop.
+
+    That is where the script form, asyncio.run(), fails.
+    """
+    out = io.StringIO()
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+    async def cell() -> None:
+        script_form = asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match=r"asyncio\.run\(\) cannot be called"):
+            asyncio.run(script_form)  # what the script form would meet here
+        script_form.close()
+        awaitable = eval(compile(code, where, "exec", flags=flags), {"__name__": "__main__"})  # noqa: S307
+        await awaitable
+
+    with contextlib.redirect_stdout(out):
+        asyncio.run(cell())
+
+    assert "await " in code
+    for expected in PRINTS.findall(code):
+        assert expected in out.getvalue(), f"{where}: {expected!r} not in {out.getvalue()!r}"
+
+
+def test_every_async_block_has_its_notebook_form_beside_it():
+    """Each page with an asyncio.run() script block also shows the top-level-await form."""
+    script_pages = {w.split(" #")[0] for w, code in PYTHON_BLOCKS if "asyncio.run(" in code}
+    notebook_pages = {w.split(" #")[0] for w, _ in NOTEBOOK_BLOCKS}
+
+    assert script_pages
+    assert script_pages <= notebook_pages
 
 
 def test_the_readme_and_the_docs_have_python_blocks():

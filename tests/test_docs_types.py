@@ -14,13 +14,19 @@ pytest.importorskip("mypy")
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 # ```python, and ```python mqtt / ```python redis: those need a server to run, not to type-check.
-BLOCK = re.compile(r"^```python(?: [a-z-]+)?\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
+BLOCK = re.compile(r"^```python( [a-z-]+)?\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
 
 
 def snippets() -> list[tuple[str, str]]:
+    """(where, code); a notebook cell (top-level await) is checked as the body of a coroutine."""
     found = []
     for page in PAGES:
-        for number, code in enumerate(BLOCK.findall(page.read_text(encoding="utf-8")), 1):
+        for number, (info, code) in enumerate(BLOCK.findall(page.read_text(encoding="utf-8")), 1):
+            if info.strip() == "notebook":
+                body = "".join(
+                    f"    {line}" if line.strip() else line for line in code.splitlines(True)
+                )
+                code = f"async def _cell() -> None:\n{body}"
             found.append((f"{page.relative_to(ROOT).as_posix()} block {number}", code))
     return found
 

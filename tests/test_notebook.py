@@ -116,15 +116,15 @@ def test_the_kernel_runs_this_checkout_on_this_interpreter_in_the_workdir(run):
 
 
 def test_the_whole_notebook_costs_one_token_request(run):
-    """Two sessions (the session cell and its re-run) and two calls: one token request in all."""
+    """Two sessions, an AsyncClient and five calls: one token request in all."""
     rpc = [r for r in run.fake.requests if r.path.endswith("/rpc")]
 
     assert run.fake.token_requests == 1
     assert run.fake.tokens_issued == 1
-    assert run.fake.rpc_calls == 2
-    assert [r.status for r in rpc] == [200, 200]
-    assert [r.json["method"] for r in rpc] == ["clarify.selectItems"] * 2
-    assert rpc[0].headers["Authorization"] == rpc[1].headers["Authorization"]
+    assert run.fake.rpc_calls == 5
+    assert [r.status for r in rpc] == [200] * 5
+    assert [r.json["method"] for r in rpc] == ["clarify.selectItems"] * 5
+    assert len({r.headers["Authorization"] for r in rpc}) == 1
 
 
 def test_the_log_shows_one_fetch_and_the_rerun_none(run):
@@ -138,6 +138,15 @@ def test_the_log_shows_one_fetch_and_the_rerun_none(run):
     assert fetches["call"] == 1
     assert fetches["session-again"] == 0
     assert sum(fetches.values()) == 1
+
+
+def test_top_level_await_works_in_the_kernel(run):
+    """The async cell awaits at the top level, as a notebook does, and shows its three answers."""
+    cell = run.cell("async-call")
+
+    assert "await client.rpc" in "".join(cell.source)
+    assert outputs_text(cell).strip() == "3"
+    assert not [o for o in cell.outputs if o.output_type == "error"]
 
 
 def test_the_calls_show_their_results(run):
