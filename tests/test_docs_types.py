@@ -22,12 +22,12 @@ def snippets() -> list[tuple[str, str]]:
     found = []
     for page in PAGES:
         for number, (info, code) in enumerate(BLOCK.findall(page.read_text(encoding="utf-8")), 1):
+            checked = code
             if info.strip() == "notebook":
-                body = "".join(
-                    f"    {line}" if line.strip() else line for line in code.splitlines(True)
-                )
-                code = f"async def _cell() -> None:\n{body}"
-            found.append((f"{page.relative_to(ROOT).as_posix()} block {number}", code))
+                lines = code.splitlines(keepends=True)
+                body = "".join(f"    {line}" if line.strip() else line for line in lines)
+                checked = f"async def _cell() -> None:\n{body}"
+            found.append((f"{page.relative_to(ROOT).as_posix()} block {number}", checked))
     return found
 
 
