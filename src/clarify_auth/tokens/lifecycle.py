@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = [
+    "Flight",
+    "LeaderGoneError",
     "TokenCounters",
     "TokenLifecycle",
     "clear_shared_lifecycles",
@@ -129,7 +131,7 @@ class TokenLifecycle:
     def _reset_runtime_state(self) -> None:
         """Create what a forked child must not inherit (a lock a parent thread held)."""
         self._lock = threading.Lock()
-        self._flight: _Flight | None = None
+        self._flight: Flight | None = None
         self._next_early_refresh_at = float("-inf")
         _LIVE.add(self)
 
@@ -179,35 +181,54 @@ class TokenLifecycle:
         return self.refresh_or_wait(fetch, background=background, wait_s=wait_s)
 
     def refresh_or_wait(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
-        """The slow path of :meth:`current`: lead a fetch, or join the one in flight."""
+        """The slow path of :meth:`current`: lead a fetch, or join the one in flight.
+
+        A leader that is interrupted (an async task cancelled) hands over: its
+        waiters claim again, and one of them leads a new fetch.
+        """
+        give_up_at = time.monotonic() + wait_s
+        while True:
+            entry, flight, leader = self.claim()
+            if flight is None:
+                return entry  # type: ignore[return-value]  # no flight: a token to use
+            if entry is not None:  # still valid: a refresh ahead of expiry
+                if background:
+                    threading.Thread(
+                        target=self._lead,
+                        args=(flight, fetch),
+                        name="clarify-auth-refresh",
+                        daemon=True,
+                    ).start()
+                    return entry
+                self._lead(flight, fetch)
+                return flight.entry or entry
+            if leader:
+                self._lead(flight, fetch)
+            try:
+                return flight.result(max(give_up_at - time.monotonic(), 0.0))
+            except LeaderGoneError:
+                if time.monotonic() >= give_up_at:
+                    raise
+
+    def claim(self) -> tuple[CachedToken | None, Flight | None, bool]:
+        """Under the lock: a token to use now, or the flight to lead (``True``) or join.
+
+        Returns ``(token, None, False)`` when ``token`` is good to send now;
+        ``(still_valid_token_or_None, flight, leader)`` otherwise.
+        """
         with self._lock:
             now = self.clock()
             entry = self.entry
             if entry is not None and now < entry.refresh_at:
-                return entry  # another thread refreshed while we waited for the lock
+                return entry, None, False  # another caller refreshed while we waited
             flight = self._flight
             still_valid = entry is not None and now < entry.expires_at
             if still_valid and (flight is not None or now < self._next_early_refresh_at):
-                return entry  # type: ignore[return-value]  # still_valid implies entry
+                return entry, None, False
             leader = flight is None
-            if leader:
-                flight = self._flight = _Flight()
-        assert flight is not None  # noqa: S101 - set above when it was None
-        if still_valid:
-            assert entry is not None  # noqa: S101 - still_valid implies entry
-            if background:
-                threading.Thread(
-                    target=self._lead,
-                    args=(flight, fetch),
-                    name="clarify-auth-refresh",
-                    daemon=True,
-                ).start()
-                return entry
-            self._lead(flight, fetch)
-            return flight.entry or entry
-        if leader:
-            self._lead(flight, fetch)
-        return flight.result(wait_s)
+            if flight is None:
+                flight = self._flight = Flight()
+            return (entry if still_valid else None), flight, leader
 
     def fetch_new(self, fetch: Fetch) -> CachedToken:
         """Fetch a token now, whatever is cached, and keep and share it.
@@ -220,41 +241,59 @@ class TokenLifecycle:
         self._save(entry)
         return entry
 
-    def _lead(self, flight: _Flight, fetch: Fetch) -> None:
+    def _lead(self, flight: Flight, fetch: Fetch) -> None:
         """Get a token for everyone waiting on ``flight``; never raises but BaseException."""
         try:
             entry = self._obtain(fetch)
         except BaseException as exc:
-            with self._lock:
-                if self._flight is flight:
-                    self._flight = None
+            self.finish(flight, error=exc)
+            if isinstance(exc, Exception):
+                return
+            raise
+        self.finish(flight, entry)
+
+    def finish(
+        self,
+        flight: Flight,
+        entry: CachedToken | None = None,
+        *,
+        error: BaseException | None = None,
+        hand_over: bool = False,
+    ) -> None:
+        """Settle ``flight`` with ``entry`` or ``error``; ``hand_over`` lets a waiter lead anew."""
+        with self._lock:
+            if self._flight is flight:
+                self._flight = None
+            if entry is not None:
+                self.entry = entry
+            elif not hand_over:
                 self._next_early_refresh_at = self.clock() + _EARLY_REFRESH_RETRY_S
-                current = self.entry
+            current = self.entry
+        if entry is not None:
+            flight.succeed(entry)
+            return
+        if isinstance(error, Exception):
             if current is not None and self.clock() < current.expires_at:
                 logger.warning(
                     "refreshing the access token ahead of expiry failed (%s); "
                     "still using the current token, valid for %.0f s more",
-                    exc,
+                    error,
                     current.expires_at - self.clock(),
                 )
-            if isinstance(exc, Exception):
-                flight.fail(exc)
-                return
-            # KeyboardInterrupt or SystemExit belongs to this thread alone;
-            # the threads waiting on it get an ordinary, retryable TokenError.
-            flight.fail(
-                TokenError(
-                    f"the token request to {self.token_url} was interrupted "
-                    f"({type(exc).__name__}) in another thread",
-                    retryable=True,
-                )
+            flight.fail(error)
+            return
+        kind = type(error).__name__
+        if hand_over:
+            flight.fail(LeaderGoneError(f"the token request to {self.token_url} was {kind}"))
+            return
+        # KeyboardInterrupt or SystemExit belongs to this thread alone;
+        # the threads waiting on it get an ordinary, retryable TokenError.
+        flight.fail(
+            TokenError(
+                f"the token request to {self.token_url} was interrupted ({kind}) in another thread",
+                retryable=True,
             )
-            raise
-        with self._lock:
-            self.entry = entry
-            if self._flight is flight:
-                self._flight = None
-        flight.succeed(entry)
+        )
 
     def _obtain(self, fetch: Fetch) -> CachedToken:
         """A new token: from the store when another process has one, else fetched."""
@@ -392,25 +431,37 @@ def _store_kind(store: TokenStore) -> str:
     return kind if isinstance(kind, str) else type(store).__name__
 
 
-class _Flight:
-    """One token fetch in progress, whose outcome every waiting thread shares."""
+class LeaderGoneError(TokenError):
+    """The caller leading a fetch was interrupted: its waiters claim again."""
+
+
+class Flight:
+    """One token fetch in progress, whose outcome every waiting thread and task shares."""
 
     __slots__ = ("_done", "entry", "error")
 
     def __init__(self) -> None:
+        """Start unsettled."""
         self._done = threading.Event()
         self.entry: CachedToken | None = None
         self.error: BaseException | None = None
 
     def succeed(self, entry: CachedToken) -> None:
+        """Settle with a token."""
         self.entry = entry
         self._done.set()
 
     def fail(self, error: BaseException) -> None:
+        """Settle with an error, raised to every waiter."""
         self.error = error
         self._done.set()
 
+    def done(self) -> bool:
+        """Whether the flight is settled (no wait)."""
+        return self._done.is_set()
+
     def result(self, timeout: float) -> CachedToken:
+        """The token, waiting up to ``timeout`` seconds; raises the flight's error."""
         if not self._done.wait(timeout):
             raise TokenError(
                 f"gave up after waiting {timeout:g} s for another thread's token request",
