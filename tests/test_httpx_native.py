@@ -1,0 +1,569 @@
+"""httpx clients send token requests through their own transport, and async ones with no thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+
+from _network import ForwardProxy, PrivateCA
+from clarify_auth import Authenticator, Credentials, TokenError
+from clarify_auth.httpx import AsyncClient, ClarifyAuth, Client
+from clarify_auth.testing import FakeClarify
+from clarify_auth.transports.httpx import token_requests
+from conftest import oauth_dict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+PROXY_VARIABLES += tuple(name.lower() for name in PROXY_VARIABLES)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch):
+    """The machine's own proxy settings stay out of these tests."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def proxy():
+    with ForwardProxy() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    return PrivateCA(tmp_path_factory.mktemp("pki"))
+
+
+def tls_fake(ca: PrivateCA) -> FakeClarify:
+    """A FakeClarify serving https with a certificate from the private CA."""
+    cert, key = ca.issue("server", server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    fake = FakeClarify()
+    fake._server.socket = context.wrap_socket(fake._server.socket, server_side=True)
+    fake.url = fake.url.replace("http://", "https://")
+    fake.api_url = fake.api_url.replace("http://", "https://")
+    return fake
+
+
+TOKEN = {"access_token": "mock-token-1", "token_type": "Bearer", "expires_in": 3600}
+RPC_OK = {"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}
+
+
+class Recorder:
+    """A MockTransport's handler that records every request and answers token and RPC."""
+
+    def __init__(self, token_status: int = 200) -> None:
+        self.requests: list[httpx.Request] = []
+        self.token_status = token_status
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/oauth/token"):
+            if self.token_status != 200:
+                return httpx.Response(self.token_status, headers={"Location": "https://x.test/"})
+            return httpx.Response(200, json=TOKEN)
+        return httpx.Response(200, json=RPC_OK)
+
+    def token_requests(self) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.path.endswith("/oauth/token")]
+
+
+def creds_for(api_url: str) -> Credentials:
+    return Credentials.from_dict(oauth_dict(apiUrl=api_url))
+
+
+def https_creds(fake: FakeClarify) -> Credentials:
+    return Credentials.from_dict(fake.credentials_dict())
+
+
+# -- what goes on the wire -------------------------------------------------------------------------
+
+
+def test_the_token_request_goes_through_transport_with_exact_wire_details(oauth_creds):
+    """transport= carries the token request: POST, the form, our headers and no client ones."""
+    recorder = Recorder()
+    hooked: list[str] = []
+
+    def hook(request: httpx.Request) -> None:
+        hooked.append(str(request.url))
+
+    with Client(
+        oauth_creds,
+        transport=httpx.MockTransport(recorder),
+        headers={"X-Custom": "mine"},
+        cookies={"session": "c"},
+        event_hooks={"request": [hook]},
+    ) as client:
+        client.rpc("clarify.selectItems")
+
+    (token,) = recorder.token_requests()
+    secret = oauth_creds.credentials.client_secret.get_secret_value()
+    assert token.method == "POST"
+    assert str(token.url) == oauth_creds.token_url
+    assert {k.lower(): v for k, v in token.headers.items()} == {
+        "host": "api.clarify.io",
+        "content-type": "application/x-www-form-urlencoded",
+        "accept": "application/json",
+        "accept-encoding": "identity",
+        "user-agent": token_requests.USER_AGENT,
+        "content-length": str(len(token.content)),
+    }
+    assert parse_qs(token.content.decode()) == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["test-client"],
+        "client_secret": [secret],
+        "audience": [oauth_creds.api_url],
+    }
+    assert hooked == [oauth_creds.api_url + "rpc"]  # the token request is not in the hooks
+    assert recorder.requests[-1].headers["Authorization"] == "Bearer mock-token-1"
+
+
+@pytest.mark.anyio
+async def test_the_async_token_request_goes_through_transport(oauth_creds):
+    """AsyncClient's transport= carries its token request too."""
+    recorder = Recorder()
+
+    async with AsyncClient(oauth_creds, transport=httpx.MockTransport(recorder)) as client:
+        await client.rpc("clarify.selectItems")
+
+    assert len(recorder.token_requests()) == 1
+    assert recorder.requests[-1].headers["Authorization"] == "Bearer mock-token-1"
+
+
+def test_a_redirect_from_the_token_endpoint_is_never_followed(oauth_creds):
+    """A 302 to the token request is a TokenError; nothing goes to where it points."""
+    recorder = Recorder(token_status=302)
+    auth = Authenticator.from_credentials(oauth_creds, attempts=1)
+
+    with (
+        Client(oauth_creds, authenticator=auth, transport=httpx.MockTransport(recorder)) as client,
+        pytest.raises(TokenError, match="redirect"),
+    ):
+        client.rpc("clarify.selectItems")
+
+    assert [str(r.url) for r in recorder.requests] == [oauth_creds.token_url]
+
+
+def test_httpx_still_has_the_private_transport_chooser():
+    """httpx's Client._transport_for_url exists and honours mounts (pinned: we rely on it)."""
+    mounted = httpx.MockTransport(Recorder())
+
+    with httpx.Client(mounts={"https://api.clarify.io": mounted}) as client:
+        chosen = token_requests.transport_for(client, "https://api.clarify.io/v1/oauth/token")
+        other = token_requests.transport_for(client, "https://elsewhere.test/")
+
+    assert hasattr(httpx.Client, "_transport_for_url")
+    assert hasattr(httpx.AsyncClient, "_transport_for_url")
+    assert chosen is mounted
+    assert other is not mounted
+
+
+def test_clarify_auth_bound_to_a_plain_client_uses_its_transport(oauth_creds):
+    """ClarifyAuth(..., client=) sends the token request through that client's transport."""
+    recorder = Recorder()
+    authenticator = Authenticator.from_credentials(oauth_creds)
+
+    with httpx.Client(transport=httpx.MockTransport(recorder)) as client:
+        client.auth = ClarifyAuth(authenticator, client=client)
+        client.post(oauth_creds.api_url + "rpc", json={})
+
+    assert len(recorder.token_requests()) == 1
+
+
+def test_bind_refuses_what_is_not_an_httpx_client(oauth_creds):
+    """bind() takes an httpx.Client or AsyncClient only."""
+    auth = ClarifyAuth(Authenticator.from_credentials(oauth_creds))
+
+    with pytest.raises(TypeError, match=r"httpx\.Client"):
+        auth.bind(object())  # type: ignore[arg-type]
+
+
+# -- the client's network settings --------------------------------------------------------------
+
+
+def test_verify_as_an_ssl_context_applies_to_the_token_request(ca):
+    """verify=SSLContext trusting a private CA carries the token request over TLS too."""
+    context = ssl.create_default_context(cafile=str(ca.path))
+
+    with tls_fake(ca) as fake, Client(https_creds(fake), verify=context) as client:
+        client.rpc("clarify.selectItems")
+
+        assert fake.token_requests == 1
+        assert fake.rpc_calls == 1
+
+
+def test_a_certificate_the_client_does_not_trust_is_a_tls_token_error(ca):
+    """Without the private CA the token request fails as a TLS error, at once."""
+    with tls_fake(ca) as fake, Client(https_creds(fake)) as client:
+        with pytest.raises(TokenError, match="TLS error"):
+            client.rpc("clarify.selectItems")
+
+        assert fake.rpc_calls == 0
+
+
+def test_the_clients_proxy_carries_the_token_request(fake, proxy):
+    """proxy= sends the token request through the proxy, like the API call."""
+    with Client(fake.credentials(), proxy=proxy.url) as client:
+        client.rpc("clarify.selectItems")
+
+    assert proxy.count("POST", "/v1/oauth/token") == 1
+    assert proxy.count("POST", "/v1/rpc") == 1
+
+
+def test_a_mount_carries_the_token_request(fake, proxy):
+    """mounts= for the API's origin applies to the token request."""
+    mounts = {fake.url: httpx.HTTPTransport(proxy=proxy.url)}
+
+    with Client(fake.credentials(), mounts=mounts) as client:
+        client.rpc("clarify.selectItems")
+
+    assert proxy.count("POST", "/v1/oauth/token") == 1
+
+
+@pytest.mark.parametrize("trust_env", [True, False], ids=["trust-env", "no-trust-env"])
+def test_trust_env_decides_whether_https_proxy_carries_the_token_request(
+    ca, proxy, monkeypatch, trust_env
+):
+    """HTTPS_PROXY carries the token request only when trust_env is on."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    context = ssl.create_default_context(cafile=str(ca.path))
+
+    with (
+        tls_fake(ca) as fake,
+        Client(https_creds(fake), verify=context, trust_env=trust_env) as client,
+    ):
+        client.rpc("clarify.selectItems")
+        port = fake.api_url.split(":")[2].split("/")[0]
+
+        assert fake.token_requests == 1
+    assert (proxy.count("CONNECT", port) > 0) is trust_env
+
+
+def test_the_secret_reaches_no_log_record_at_debug(fake, caplog):
+    """httpx and httpcore DEBUG logging of a token request shows no secret and no token."""
+    for name in ("httpx", "httpcore", "clarify_auth", ""):
+        caplog.set_level(logging.DEBUG, logger=name)
+    creds = fake.credentials()
+
+    with Client(creds) as client:
+        client.rpc("clarify.selectItems")
+        token = client.authenticator.token().access_token.get_secret_value()
+
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "send_request_body" in text  # httpcore did log the token request
+    assert creds.credentials.client_secret.get_secret_value() not in text
+    assert token not in text
+
+
+# -- async: no thread, one flight, cancellation, loops -------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_async_fetch_starts_no_thread(fake, monkeypatch):
+    """During an async token fetch no thread is started and anyio's worker is never asked."""
+    fake.token_latency = 0.3
+    seen: set[int | None] = set()
+    await anyio.sleep(0.05)  # trio's test runner starts a thread of its own as it begins
+    before = _threads()
+
+    async def no_worker(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker thread was asked for")
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", no_worker)
+    done = anyio.Event()
+
+    async def watch() -> None:
+        with anyio.fail_after(10):
+            while not done.is_set():
+                seen.update(_threads())
+                await anyio.sleep(0.005)
+
+    async with AsyncClient(fake.credentials()) as client, anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        await client.rpc("clarify.selectItems")
+        done.set()
+
+    assert fake.token_requests == 1
+    names = {t.ident: t.name for t in threading.enumerate()}
+    assert {names.get(ident, ident) for ident in seen - before} == set()
+
+
+@pytest.mark.anyio
+async def test_32_tasks_share_one_token_request(fake):
+    """Thirty-two tasks that need a token at once cost one token request."""
+    fake.token_latency = 0.2
+
+    async with AsyncClient(fake.credentials()) as client, anyio.create_task_group() as tasks:
+        for _ in range(32):
+            tasks.start_soon(client.rpc, "clarify.selectItems")
+
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 32
+
+
+@pytest.mark.anyio
+async def test_tasks_and_threads_share_one_token_request(fake):
+    """Sixteen tasks on an AsyncClient and eight threads on a Client share one fetch."""
+    fake.token_latency = 0.3
+    failures: list[BaseException] = []
+
+    def in_thread(client: Client) -> None:
+        try:
+            client.rpc("clarify.selectItems")
+        except BaseException as exc:
+            failures.append(exc)
+
+    with Client(fake.credentials()) as sync_client:
+        threads = [threading.Thread(target=in_thread, args=(sync_client,)) for _ in range(8)]
+        async with AsyncClient(fake.credentials()) as client:
+            async with anyio.create_task_group() as tasks:
+                for _ in range(16):
+                    tasks.start_soon(client.rpc, "clarify.selectItems")
+                await anyio.sleep(0.05)
+                for thread in threads:
+                    thread.start()
+            for thread in threads:
+                thread.join(10)
+
+    assert failures == []
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 24
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_waiter_never_cancels_the_fetch(fake):
+    """A waiter cancelled mid-fetch stops at once; the leader and the other waiters get the token."""
+    fake.token_latency = 0.4
+    results: list[object] = []
+
+    async def call() -> None:
+        results.append(await client.rpc("clarify.selectItems"))
+
+    async def impatient() -> None:
+        with anyio.move_on_after(0.1):
+            await client.rpc("clarify.selectItems")
+
+    async with AsyncClient(fake.credentials()) as client, anyio.create_task_group() as tasks:
+        tasks.start_soon(call)
+        await anyio.sleep(0.02)
+        tasks.start_soon(impatient)
+        for _ in range(4):
+            tasks.start_soon(call)
+
+    assert len(results) == 5
+    assert fake.token_requests == 1
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_starter_breaks_no_task_or_thread(fake):
+    """Cancel the task that started the fetch: waiting tasks and a waiting thread get a token."""
+    fake.token_latency = 0.4
+    results: list[object] = []
+    failures: list[BaseException] = []
+
+    def in_thread(client: Client) -> None:
+        try:
+            results.append(client.rpc("clarify.selectItems"))
+        except BaseException as exc:
+            failures.append(exc)
+
+    async def call() -> None:
+        results.append(await client.rpc("clarify.selectItems"))
+
+    with Client(fake.credentials()) as sync_client:
+        thread = threading.Thread(target=in_thread, args=(sync_client,))
+        async with AsyncClient(fake.credentials()) as client:
+            async with anyio.create_task_group() as tasks:
+                starter = anyio.CancelScope()
+                tasks.start_soon(_run_in_scope, starter, client)
+                await anyio.sleep(0.05)
+                for _ in range(4):
+                    tasks.start_soon(call)
+                thread.start()
+                await anyio.sleep(0.1)
+                starter.cancel()
+            thread.join(10)
+
+    assert failures == []
+    assert len(results) == 5
+    assert fake.token_requests == 2  # the starter's died with it; one waiter led anew
+
+
+async def _run_in_scope(scope: anyio.CancelScope, client: AsyncClient) -> None:
+    with scope:
+        await client.rpc("clarify.selectItems")
+
+
+def test_one_async_client_serves_two_event_loops_in_turn(fake):
+    """asyncio.run twice with one AsyncClient: each loop fetches on its own loop and works."""
+    client = AsyncClient(fake.credentials())
+
+    async def once() -> object:
+        client.authenticator.invalidate()
+        return await client.rpc("clarify.selectItems")
+
+    first = asyncio.run(once())
+    second = asyncio.run(once())
+    asyncio.run(client.aclose())
+
+    assert first == second
+    assert fake.token_requests == 2
+
+
+# -- nothing outlives an attempt ----------------------------------------------------------------
+
+
+class TricklingServer:
+    """Accepts, reads the request, then sends one byte every 0.2 s until the client leaves.
+
+    ``phase`` is where it trickles: ``"headers"`` (a header line that never
+    ends) or ``"body"`` (a body that never completes).
+    """
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.open = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> TricklingServer:  # noqa: PYI034 - a test helper
+        thread = threading.Thread(target=self._accept, name="trickle-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with self._lock:
+                self.open += 1
+                self.accepted += 1
+            thread = threading.Thread(
+                target=self._trickle, args=(conn,), name="trickle-conn", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        start = b"HTTP/1.1 200 OK\r\nX-Slow: "
+        if self.phase == "body":
+            start = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"
+        try:
+            conn.recv(65536)
+            conn.sendall(start)
+            for _ in range(300):  # bounded: 60 s at most
+                if self._stop.is_set():
+                    return
+                readable, _, _ = select.select([conn], [], [], 0.2)
+                if readable and not conn.recv(65536):
+                    return  # the client closed
+                conn.sendall(b"a")
+        except OSError:
+            return
+        finally:
+            conn.close()
+            with self._lock:
+                self.open -= 1
+
+    def wait_all_closed(self, within: float) -> int:
+        give_up_at = time.monotonic() + within
+        while time.monotonic() < give_up_at and self.open:
+            time.sleep(0.02)
+        return self.open
+
+
+@pytest.fixture(params=["headers", "body"])
+def trickling(request) -> Iterator[TricklingServer]:
+    with TricklingServer(request.param) as server:
+        yield server
+
+
+def _threads() -> set[int | None]:
+    """The threads alive now that are not a test server's."""
+    servers = ("trickle-", "fake-clarify")
+    return {
+        t.ident
+        for t in threading.enumerate()
+        if not t.name.startswith(servers) and "process_request_thread" not in t.name
+    }
+
+
+def _slow_auth(server: TricklingServer) -> tuple[Credentials, Authenticator]:
+    creds = creds_for(f"http://127.0.0.1:{server.port}/v1/")
+    return creds, Authenticator.from_credentials(creds, timeout=0.3, attempts=1, deadline=1)
+
+
+def test_abandoned_sync_attempts_leave_no_thread_or_connection(trickling):
+    """Four sync fetches that time out on a trickling server leave no thread and no socket."""
+    creds, auth = _slow_auth(trickling)
+    before = _threads()
+
+    with Client(creds, authenticator=auth) as client:
+        for _ in range(4):
+            started = time.monotonic()
+            with pytest.raises(TokenError, match="timed out"):
+                client.rpc("clarify.selectItems")
+            assert time.monotonic() - started < 3
+
+        still_open = trickling.wait_all_closed(within=1.5)
+        time.sleep(0.05)
+        after = _threads()
+
+    assert trickling.accepted == 4
+    assert still_open == 0
+    assert after - before == set()
+
+
+@pytest.mark.anyio
+async def test_abandoned_async_attempts_leave_no_thread_or_connection(trickling):
+    """Four async fetches that time out on a trickling server leave no thread and no socket."""
+    creds, auth = _slow_auth(trickling)
+    before = _threads()
+
+    async with AsyncClient(creds, authenticator=auth) as client:
+        for _ in range(4):
+            with anyio.fail_after(3), pytest.raises(TokenError, match="timed out"):
+                await client.rpc("clarify.selectItems")
+        give_up_at = time.monotonic() + 1.5
+        while trickling.open and time.monotonic() < give_up_at:  # noqa: ASYNC110 - a count on server threads
+            await anyio.sleep(0.02)
+        after = _threads()
+
+    assert trickling.accepted == 4
+    assert trickling.open == 0
+    assert after - before == set()
