@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import select
-import socket
 import ssl
 import threading
 import time
@@ -17,7 +15,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from _network import ForwardProxy, PrivateCA
+from _network import ForwardProxy, PrivateCA, TricklingServer, threads_alive
 from clarify_auth import Authenticator, Credentials, TokenError
 from clarify_auth.httpx import AsyncClient, ClarifyAuth, Client
 from clarify_auth.testing import FakeClarify
@@ -285,7 +283,7 @@ async def test_an_async_fetch_starts_no_thread(fake, monkeypatch):
     fake.token_latency = 0.3
     seen: set[int | None] = set()
     await anyio.sleep(0.05)  # trio's test runner starts a thread of its own as it begins
-    before = _threads()
+    before = threads_alive()
 
     async def no_worker(*args: object, **kwargs: object) -> None:
         raise AssertionError("a worker thread was asked for")
@@ -296,7 +294,7 @@ async def test_an_async_fetch_starts_no_thread(fake, monkeypatch):
     async def watch() -> None:
         with anyio.fail_after(10):
             while not done.is_set():
-                seen.update(_threads())
+                seen.update(threads_alive())
                 await anyio.sleep(0.005)
 
     async with AsyncClient(fake.credentials()) as client, anyio.create_task_group() as tasks:
@@ -434,93 +432,10 @@ def test_one_async_client_serves_two_event_loops_in_turn(fake):
 # -- nothing outlives an attempt ----------------------------------------------------------------
 
 
-class TricklingServer:
-    """Accepts, reads the request, then sends one byte every 0.2 s until the client leaves.
-
-    ``phase`` is where it trickles: ``"headers"`` (a header line that never
-    ends) or ``"body"`` (a body that never completes).
-    """
-
-    def __init__(self, phase: str) -> None:
-        self.phase = phase
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.open = 0
-        self.accepted = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> TricklingServer:  # noqa: PYI034 - a test helper
-        thread = threading.Thread(target=self._accept, name="trickle-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            with self._lock:
-                self.open += 1
-                self.accepted += 1
-            thread = threading.Thread(
-                target=self._trickle, args=(conn,), name="trickle-conn", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def _trickle(self, conn: socket.socket) -> None:
-        start = b"HTTP/1.1 200 OK\r\nX-Slow: "
-        if self.phase == "body":
-            start = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"
-        try:
-            conn.recv(65536)
-            conn.sendall(start)
-            for _ in range(300):  # bounded: 60 s at most
-                if self._stop.is_set():
-                    return
-                readable, _, _ = select.select([conn], [], [], 0.2)
-                if readable and not conn.recv(65536):
-                    return  # the client closed
-                conn.sendall(b"a")
-        except OSError:
-            return
-        finally:
-            conn.close()
-            with self._lock:
-                self.open -= 1
-
-    def wait_all_closed(self, within: float) -> int:
-        give_up_at = time.monotonic() + within
-        while time.monotonic() < give_up_at and self.open:
-            time.sleep(0.02)
-        return self.open
-
-
 @pytest.fixture(params=["headers", "body"])
 def trickling(request) -> Iterator[TricklingServer]:
     with TricklingServer(request.param) as server:
         yield server
-
-
-def _threads() -> set[int | None]:
-    """The threads alive now that are not a test server's."""
-    servers = ("trickle-", "fake-clarify")
-    return {
-        t.ident
-        for t in threading.enumerate()
-        if not t.name.startswith(servers) and "process_request_thread" not in t.name
-    }
 
 
 def _slow_auth(server: TricklingServer) -> tuple[Credentials, Authenticator]:
@@ -531,7 +446,7 @@ def _slow_auth(server: TricklingServer) -> tuple[Credentials, Authenticator]:
 def test_abandoned_sync_attempts_leave_no_thread_or_connection(trickling):
     """Four sync fetches that time out on a trickling server leave no thread and no socket."""
     creds, auth = _slow_auth(trickling)
-    before = _threads()
+    before = threads_alive()
 
     with Client(creds, authenticator=auth) as client:
         for _ in range(4):
@@ -542,7 +457,7 @@ def test_abandoned_sync_attempts_leave_no_thread_or_connection(trickling):
 
         still_open = trickling.wait_all_closed(within=1.5)
         time.sleep(0.05)
-        after = _threads()
+        after = threads_alive()
 
     assert trickling.accepted == 4
     assert still_open == 0
@@ -553,7 +468,7 @@ def test_abandoned_sync_attempts_leave_no_thread_or_connection(trickling):
 async def test_abandoned_async_attempts_leave_no_thread_or_connection(trickling):
     """Four async fetches that time out on a trickling server leave no thread and no socket."""
     creds, auth = _slow_auth(trickling)
-    before = _threads()
+    before = threads_alive()
 
     async with AsyncClient(creds, authenticator=auth) as client:
         for _ in range(4):
@@ -562,7 +477,7 @@ async def test_abandoned_async_attempts_leave_no_thread_or_connection(trickling)
         give_up_at = time.monotonic() + 1.5
         while trickling.open and time.monotonic() < give_up_at:  # noqa: ASYNC110 - a count on server threads
             await anyio.sleep(0.02)
-        after = _threads()
+        after = threads_alive()
 
     assert trickling.accepted == 4
     assert trickling.open == 0
