@@ -482,3 +482,114 @@ async def test_abandoned_async_attempts_leave_no_thread_or_connection(trickling)
     assert trickling.accepted == 4
     assert trickling.open == 0
     assert after - before == set()
+
+
+@pytest.mark.anyio
+async def test_async_and_sync_clients_share_a_token_through_a_store(fake, tmp_path):
+    """With a file store, an async fetch stores the token; a sync client of a new process uses it."""
+    from clarify_auth import FileTokenCache
+    from clarify_auth.testing import forget_shared_tokens
+
+    cache = FileTokenCache(tmp_path / "tokens")
+
+    first = AsyncClient(fake.credentials(), token_cache=cache)
+    second = AsyncClient(fake.credentials(), token_cache=cache)
+    async with first:
+        await first.rpc("clarify.selectItems")
+    forget_shared_tokens()  # as if another process
+    async with second:
+        await second.rpc("clarify.selectItems")
+    forget_shared_tokens()
+    with Client(fake.credentials(), token_cache=cache) as sync_client:
+        sync_client.rpc("clarify.selectItems")
+
+    assert fake.token_requests == 1
+    assert fake.rpc_calls == 3
+
+
+@pytest.mark.anyio
+async def test_a_store_lock_taken_by_a_cancelled_fetch_is_released(fake, tmp_path):
+    """Cancel an async fetch that holds the store's lock: the next fetch is not held up by it."""
+    from clarify_auth import FileTokenCache
+
+    fake.token_latency = 0.5
+    cache = FileTokenCache(tmp_path / "tokens", lock_timeout=5)
+
+    async with AsyncClient(fake.credentials(), token_cache=cache) as client:
+        with anyio.move_on_after(0.2):
+            await client.rpc("clarify.selectItems")
+        fake.token_latency = 0.0
+        started = time.monotonic()
+        await client.rpc("clarify.selectItems")
+
+    assert time.monotonic() - started < 3  # not the 5 s of a lock left held
+    assert fake.token_requests == 2
+
+
+@pytest.mark.anyio
+async def test_a_401_on_an_async_client_with_a_store_fetches_once_more(fake, tmp_path):
+    """A revoked token is dropped (from the store too) and replaced, on the loop."""
+    from clarify_auth import FileTokenCache
+
+    async with AsyncClient(fake.credentials(), token_cache=FileTokenCache(tmp_path)) as client:
+        await client.rpc("clarify.selectItems")
+        fake.revoke_tokens()
+        await client.rpc("clarify.selectItems")
+
+    assert fake.token_requests == 2
+
+
+def _raising(exc: Exception) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return httpx.MockTransport(handler)
+
+
+def _huge(request: httpx.Request) -> httpx.Response:
+    from clarify_auth.tokens.exchange import MAX_BODY_BYTES
+
+    return httpx.Response(200, content=b"x" * (MAX_BODY_BYTES + 1))
+
+
+TRANSPORT_FAILURES = [
+    pytest.param(_raising(httpx.ConnectError("refused")), "connection failed", id="connect"),
+    pytest.param(_raising(httpx.ReadTimeout("slow")), "timed out", id="read-timeout"),
+    pytest.param(_raising(httpx.UnsupportedProtocol("x")), "connection failed", id="protocol"),
+    pytest.param(_raising(ValueError("odd")), r"failed \(ValueError\)", id="other"),
+    pytest.param(httpx.MockTransport(_huge), "KiB", id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("transport", "message"), TRANSPORT_FAILURES)
+def test_a_sync_transport_failure_is_a_token_error(oauth_creds, transport, message):
+    """Each way the client's transport fails becomes the exchange's TokenError."""
+    auth = Authenticator.from_credentials(oauth_creds, attempts=1)
+
+    with (
+        Client(oauth_creds, authenticator=auth, transport=transport) as client,
+        pytest.raises(TokenError, match=message),
+    ):
+        client.rpc("clarify.selectItems")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("transport", "message"), TRANSPORT_FAILURES)
+async def test_an_async_transport_failure_is_a_token_error(oauth_creds, transport, message):
+    """Each way the async client's transport fails becomes the exchange's TokenError."""
+    auth = Authenticator.from_credentials(oauth_creds, attempts=1)
+
+    async with AsyncClient(oauth_creds, authenticator=auth, transport=transport) as client:
+        with pytest.raises(TokenError, match=message):
+            await client.rpc("clarify.selectItems")
+
+
+@pytest.mark.anyio
+async def test_an_async_fetch_retries_on_the_loop(fake):
+    """A 503 then a token: the async fetch sleeps on the loop and tries again."""
+    fake.fail_token_requests(1, status=503)
+
+    async with AsyncClient(fake.credentials()) as client:
+        await client.rpc("clarify.selectItems")
+
+    assert fake.token_requests == 2

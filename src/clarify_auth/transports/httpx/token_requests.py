@@ -165,9 +165,9 @@ def _attempt(
         response = transport.handle_request(request)
         try:
             body = _Body(response.status_code)
-            for chunk in httpx.Response(
-                response.status_code, headers=response.headers, stream=response.stream
-            ).iter_bytes():
+            # The raw bytes: we asked for no compression, so nothing expands
+            # behind the cap's back (a compressed answer is not JSON: retried).
+            for chunk in response.stream:  # type: ignore[union-attr]
                 if not body.add(chunk):
                     return exchange.too_large(body.status)
                 if time.monotonic() > until:
@@ -219,12 +219,16 @@ async def _aattempt(
             response = await transport.handle_async_request(request)
             try:
                 body = _Body(response.status_code)
-                wrapped = httpx.Response(
-                    response.status_code, headers=response.headers, stream=response.stream
-                )
-                async for chunk in wrapped.aiter_bytes():
-                    if not body.add(chunk):
-                        return exchange.too_large(body.status)
+                chunks = response.stream.__aiter__()  # type: ignore[union-attr]
+                try:
+                    async for chunk in chunks:
+                        if not body.add(chunk):
+                            return exchange.too_large(body.status)
+                finally:
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        with anyio.CancelScope(shield=True):
+                            await aclose()
             finally:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
