@@ -593,3 +593,19 @@ async def test_an_async_fetch_retries_on_the_loop(fake):
         await client.rpc("clarify.selectItems")
 
     assert fake.token_requests == 2
+
+
+def test_an_authenticator_with_its_own_session_keeps_using_it(fake):
+    """authenticator=...(session=requests.Session()) sends token requests through that session."""
+    import requests
+
+    recorder = Recorder()
+    with requests.Session() as session:
+        auth = Authenticator.from_credentials(fake.credentials(), session=session)
+        transport = httpx.MockTransport(recorder)
+
+        with Client(fake.credentials(), authenticator=auth, transport=transport) as client:
+            client.rpc("clarify.selectItems")
+
+    assert fake.token_requests == 1
+    assert recorder.token_requests() == []

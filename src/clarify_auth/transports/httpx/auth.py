@@ -67,7 +67,8 @@ class ClarifyAuth(httpx.Auth):
     event hooks, never following a redirect; the async flow awaits it on the
     event loop with no thread. Unbound, token requests go through
     ``requests`` (the authenticator's own session), on a worker thread for
-    the async flow. Either way the event loop never blocks on a token request
+    the async flow; so do they for an authenticator given its own
+    ``session=``. Either way the event loop never blocks on a token request
     and the flow is bound to no event loop.
 
     Args:
@@ -183,7 +184,12 @@ class ClarifyAuth(httpx.Auth):
         """The OAuth authenticator and the bound client of type ``kind``, or ``None``."""
         authenticator = self._authenticator
         client = self._client()
-        if isinstance(authenticator, OAuthClientCredentials) and isinstance(client, kind):
+        if (
+            isinstance(authenticator, OAuthClientCredentials)
+            and isinstance(client, kind)
+            # An authenticator given its own requests.Session keeps using it.
+            and authenticator._session is None  # noqa: SLF001 - the SDK's own class
+        ):
             return authenticator, client
         return None
 
