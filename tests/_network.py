@@ -195,7 +195,8 @@ class TricklingServer:
     """Accepts, reads the request, then sends one byte every 0.2 s until the client leaves.
 
     ``phase`` is where it trickles: ``"headers"`` (a header line that never
-    ends) or ``"body"`` (a body that never completes).
+    ends), ``"body"`` (a body that never completes) or ``"reused"`` (a quick
+    503 first, then the headers of the next request on the same connection).
     """
 
     def __init__(self, phase: str) -> None:
@@ -241,7 +242,11 @@ class TricklingServer:
         if self.phase == "body":
             start = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"
         try:
-            conn.recv(65536)
+            _read_request(conn)
+            if self.phase == "reused":
+                # A quick 503 on a connection kept alive; the retry comes on it.
+                conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\n{}")
+                _read_request(conn)
             conn.sendall(start)
             for _ in range(300):  # bounded: 60 s at most
                 if self._stop.is_set():
@@ -262,6 +267,33 @@ class TricklingServer:
         while time.monotonic() < give_up_at and self.open:
             time.sleep(0.02)
         return self.open
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read one whole request (headers, then a Content-Length body), within 5 s."""
+    conn.settimeout(5)
+    data = b""
+    for _ in range(1000):  # bounded: a token request is a few hundred bytes
+        if b"\r\n\r\n" in data:
+            break
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    for _ in range(1000):
+        if len(body) >= length:
+            break
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+    conn.settimeout(None)
 
 
 def threads_alive() -> set[int | None]:

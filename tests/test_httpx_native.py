@@ -468,6 +468,7 @@ def test_abandoned_sync_attempts_leave_no_thread_or_connection(trickling):
 async def test_abandoned_async_attempts_leave_no_thread_or_connection(trickling):
     """Four async fetches that time out on a trickling server leave no thread and no socket."""
     creds, auth = _slow_auth(trickling)
+    await anyio.sleep(0.05)  # trio's test runner starts a thread of its own as it begins
     before = threads_alive()
 
     async with AsyncClient(creds, authenticator=auth) as client:
@@ -609,3 +610,24 @@ def test_an_authenticator_with_its_own_session_keeps_using_it(fake):
 
     assert fake.token_requests == 1
     assert recorder.token_requests() == []
+
+
+def test_a_sync_attempt_on_a_reused_connection_is_cut_in_time():
+    """A retry on a kept-alive connection that then trickles is cut at its bound, socket closed."""
+    with TricklingServer("reused") as server:
+        creds = creds_for(f"http://127.0.0.1:{server.port}/v1/")
+        auth = Authenticator.from_credentials(creds, timeout=0.3, attempts=2, deadline=3)
+        before = threads_alive()
+
+        with Client(creds, authenticator=auth) as client:
+            started = time.monotonic()
+            with pytest.raises(TokenError, match="timed out"):
+                client.rpc("clarify.selectItems")
+            elapsed = time.monotonic() - started
+            still_open = server.wait_all_closed(within=1.5)
+            after = threads_alive()
+
+    assert server.accepted == 1  # the retry went on the same connection
+    assert elapsed < 2.5
+    assert still_open == 0
+    assert after - before == set()

@@ -109,15 +109,21 @@ class _Cutter:
     """Shuts the attempt's socket when its time is up, so a blocked read ends at once.
 
     httpcore tells the ``trace`` callback of each stream it opens for this
-    request (TCP, then TLS, through a proxy too); the last one carries the bytes.
+    request (TCP, then TLS, through a proxy too); the last one carries the
+    bytes. A connection reused from the pool opened no stream for us: then the
+    pool's record of which connection serves our request leads to its stream.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self._transport = transport
         self._lock = threading.Lock()
         self._stream: Any = None
+        self._core_request: object = None
         self.cut = False
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
+        if self._core_request is None:
+            self._core_request = info.get("request")
         if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
             with self._lock:
                 self._stream = info.get("return_value")
@@ -128,6 +134,8 @@ class _Cutter:
     def fire(self) -> None:
         with self._lock:
             self.cut = True
+            if self._stream is None:
+                self._stream = _pooled_stream(self._transport, self._core_request)
         self._shut()
 
     def _shut(self) -> None:
@@ -136,6 +144,22 @@ class _Cutter:
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _pooled_stream(transport: httpx.BaseTransport, core_request: object) -> Any:
+    """The network stream of the pooled connection serving ``core_request``, if it can be seen.
+
+    httpcore's internals (``ConnectionPool._requests``, each with its
+    ``connection``, whose ``_connection`` holds ``_network_stream``), read
+    defensively: anything missing means there is nothing to shut.
+    """
+    pool = getattr(transport, "_pool", None)
+    for pool_request in list(getattr(pool, "_requests", ())):
+        if getattr(pool_request, "request", None) is core_request:
+            connection = getattr(pool_request, "connection", None)
+            http = getattr(connection, "_connection", connection)
+            return getattr(http, "_network_stream", None)
+    return None
 
 
 def fetch(endpoint: TokenEndpoint, transport: httpx.BaseTransport) -> tuple[AccessToken, float]:
@@ -153,7 +177,7 @@ def fetch(endpoint: TokenEndpoint, transport: httpx.BaseTransport) -> tuple[Acce
 def _attempt(
     exchange: TokenExchange, transport: httpx.BaseTransport, bound: float, sent_at_wall: float
 ) -> AccessToken | Failure:
-    cutter = _Cutter()
+    cutter = _Cutter(transport)
     until = time.monotonic() + bound
     request = _request(exchange, bound, {"trace": cutter.trace})
     # A timer, not a worker: it only shuts a socket, and is cancelled (its
