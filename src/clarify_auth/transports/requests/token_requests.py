@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import logging
 import socket
 import threading
@@ -31,6 +30,7 @@ from clarify_auth.tokens.exchange import (
     parse_retry_after,
 )
 from clarify_auth.tokens.token import AccessToken
+from clarify_auth.transports.requests.sockets import opening, shut_socket, watch_new_sockets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -250,9 +250,9 @@ class _TooSlow(Exception):  # noqa: N818 - an outcome, not raised to users
 class _Exchange:
     """One token request on a worker thread; its caller may stop waiting for it.
 
-    Abandoned, it shuts the sockets the worker opened (seen as urllib3 opens
-    them, see :func:`_watch_new_sockets`), so a read blocked on a server that
-    trickles its headers ends at once and the thread with it.
+    Abandoned, it shuts the sockets its worker uses (seen as urllib3 opens
+    them or takes them from the pool: :mod:`.sockets`), so a read blocked on a
+    server that trickles its headers ends at once, and the thread with it.
     """
 
     def __init__(self, send: Callable[[], requests.Response], *, until: float) -> None:
@@ -271,7 +271,7 @@ class _Exchange:
         """Remember a socket the worker just opened; shut it at once if abandoned."""
         with self._lock:
             if self._abandoned:
-                _shut_socket(sock)
+                shut_socket(sock)
                 return
             with contextlib.suppress(OSError):
                 self._sockets.append(sock.dup())
@@ -281,12 +281,12 @@ class _Exchange:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             if shut:
-                _shut_socket(sock)
+                shut_socket(sock)
             sock.close()
 
     def run(self) -> None:
-        _watch_new_sockets()
-        _opening.exchange = self
+        watch_new_sockets()
+        opening.exchange = self
         try:
             response = self._send()
             with self._lock:
@@ -302,7 +302,7 @@ class _Exchange:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
             self.outcome = exc
         finally:
-            _opening.exchange = None
+            opening.exchange = None
             self._forget_sockets(shut=False)
             self.done.set()
 
@@ -326,43 +326,6 @@ class _Exchange:
         self._forget_sockets(shut=True)
         if response is not None:
             _shut(response)
-
-
-# The exchange whose worker is opening connections on this thread, if any.
-_opening = threading.local()
-_watching_lock = threading.Lock()
-
-
-def _watch_new_sockets() -> None:
-    """Let each exchange see the sockets urllib3 opens on its worker thread (installed once).
-
-    urllib3 opens every connection through ``urllib3.util.connection.create_connection``;
-    the wrapper hands the new socket to the exchange running on the thread, and
-    does nothing on any other thread. A connection reused from the pool was
-    opened earlier: its reads stay bounded by the socket timeout only.
-    """
-    import urllib3.util.connection  # noqa: PLC0415 - requests has imported it already
-
-    with _watching_lock:
-        original = urllib3.util.connection.create_connection
-        if getattr(original, "_clarify_auth_watch", False):
-            return
-
-        @functools.wraps(original)
-        def create_connection(*args: Any, **kwargs: Any) -> socket.socket:
-            sock = original(*args, **kwargs)
-            exchange = getattr(_opening, "exchange", None)
-            if exchange is not None:
-                exchange.track(sock)
-            return sock
-
-        create_connection._clarify_auth_watch = True  # type: ignore[attr-defined]  # noqa: SLF001 - our own mark
-        urllib3.util.connection.create_connection = create_connection
-
-
-def _shut_socket(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _shut(response: requests.Response) -> None:
