@@ -473,7 +473,7 @@ def test_background_refresh_failure_is_logged_not_raised(server, clock, caplog):
 
 def test_waiters_give_up_after_the_deadline(clock):
     """A waiter on a token request that never ends gives up with a TokenError (bounded wait)."""
-    from clarify_auth.tokens.lifecycle import Flight
+    from clarify_auth.tokens.flight import Flight
 
     flight = Flight()
 

@@ -24,14 +24,15 @@ import time
 from typing import TYPE_CHECKING, TypeVar
 
 from clarify_auth._errors import TokenError
-from clarify_auth.tokens.lifecycle import LeaderGoneError
+from clarify_auth.tokens.flight import LeaderGoneError
 from clarify_auth.tokens.token import CachedToken
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from contextlib import AbstractContextManager
 
-    from clarify_auth.tokens.lifecycle import Flight, TokenLifecycle
+    from clarify_auth.tokens.flight import Flight
+    from clarify_auth.tokens.lifecycle import TokenLifecycle
     from clarify_auth.tokens.token import AccessToken
 
     AsyncFetch = Callable[[], Awaitable[tuple[AccessToken, float]]]

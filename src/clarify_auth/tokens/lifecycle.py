@@ -16,24 +16,27 @@ so ten sessions built from one credentials file cost one token request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from clarify_auth._errors import TokenError
+from clarify_auth.tokens.flight import Flight, LeaderGoneError
+from clarify_auth.tokens.process_store import (
+    clear_shared_lifecycles,
+    lifecycle_key,
+    shared_lifecycle,
+)
 from clarify_auth.tokens.stores.protocol import StoredToken, TokenStoreError, warn_limited
 from clarify_auth.tokens.token import AccessToken, CachedToken
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
-
-    from pydantic import SecretStr
+    from collections.abc import Callable
 
     from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
 
@@ -431,93 +434,6 @@ def _store_kind(store: TokenStore) -> str:
     return kind if isinstance(kind, str) else type(store).__name__
 
 
-class LeaderGoneError(TokenError):
-    """The caller leading a fetch was interrupted: its waiters claim again."""
-
-
-class Flight:
-    """One token fetch in progress, whose outcome every waiting thread and task shares."""
-
-    __slots__ = ("_done", "entry", "error")
-
-    def __init__(self) -> None:
-        """Start unsettled."""
-        self._done = threading.Event()
-        self.entry: CachedToken | None = None
-        self.error: BaseException | None = None
-
-    def succeed(self, entry: CachedToken) -> None:
-        """Settle with a token."""
-        self.entry = entry
-        self._done.set()
-
-    def fail(self, error: BaseException) -> None:
-        """Settle with an error, raised to every waiter."""
-        self.error = error
-        self._done.set()
-
-    def done(self) -> bool:
-        """Whether the flight is settled (no wait)."""
-        return self._done.is_set()
-
-    def result(self, timeout: float) -> CachedToken:
-        """The token, waiting up to ``timeout`` seconds; raises the flight's error."""
-        if not self._done.wait(timeout):
-            raise TokenError(
-                f"gave up after waiting {timeout:g} s for another thread's token request",
-                retryable=True,
-            )
-        if self.error is not None:
-            raise self.error
-        assert self.entry is not None  # noqa: S101 - set before _done
-        return self.entry
-
-
-# -- the process store -------------------------------------------------------------
-
-# Distinct clients a process keeps tokens for; the least recently used beyond
-# this are dropped from the store (their authenticators keep working).
-_STORE_SIZE = 256
-_STORE: OrderedDict[Hashable, TokenLifecycle] = OrderedDict()
-_STORE_LOCK = threading.Lock()
-
-
-def lifecycle_key(
-    token_url: str,
-    client_id: str,
-    audience: str,
-    secret: SecretStr,
-    *,
-    clock: Hashable,
-) -> tuple[Hashable, ...]:
-    """What makes two authenticators share a token: the secret enters only as a hash.
-
-    ``clock`` is ``None`` for the default clock; an injected one shares only
-    with itself (deadlines on two clocks cannot be compared).
-    """
-    secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
-    return (token_url, client_id, audience, secret_hash, clock)
-
-
-def shared_lifecycle(key: Hashable, create: Callable[[], TokenLifecycle]) -> TokenLifecycle:
-    """The process's lifecycle for ``key``, made by ``create`` the first time."""
-    with _STORE_LOCK:
-        lifecycle = _STORE.get(key)
-        if lifecycle is None:
-            lifecycle = _STORE[key] = create()
-            while len(_STORE) > _STORE_SIZE:
-                _STORE.popitem(last=False)
-        else:
-            _STORE.move_to_end(key)
-        return lifecycle
-
-
-def clear_shared_lifecycles() -> None:
-    """Empty the process store: authenticators built from now on start without a token."""
-    with _STORE_LOCK:
-        _STORE.clear()
-
-
 # Every live lifecycle, so that a forked child can drop locks and flights that
 # belong to the parent (a lock held by a parent thread at the moment of fork
 # would otherwise stay locked forever in the child).
@@ -525,8 +441,6 @@ _LIVE: weakref.WeakSet[TokenLifecycle] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    global _STORE_LOCK  # noqa: PLW0603 - the parent's lock may be held by a thread that is gone
-    _STORE_LOCK = threading.Lock()
     for lifecycle in list(_LIVE):
         lifecycle._reset_runtime_state()  # noqa: SLF001 - our own class
 
