@@ -631,3 +631,15 @@ def test_a_sync_attempt_on_a_reused_connection_is_cut_in_time():
     assert elapsed < 2.5
     assert still_open == 0
     assert after - before == set()
+
+
+def test_a_bound_clarify_auth_pickles_unbound(oauth_creds):
+    """A pickled ClarifyAuth leaves its client behind; the copy fetches through requests."""
+    import pickle
+
+    with httpx.Client() as client:
+        auth = ClarifyAuth(Authenticator.from_credentials(oauth_creds), client=client)
+        copy = pickle.loads(pickle.dumps(auth))
+
+    assert copy._native(httpx.Client) is None
+    assert auth._native(httpx.Client) is not None

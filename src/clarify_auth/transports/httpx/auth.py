@@ -122,6 +122,12 @@ class ClarifyAuth(httpx.Auth):
             )
         self._client = weakref.ref(client)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle unbound: a client (and its sockets) never travels; bind the copy anew."""
+        state = self.__dict__.copy()
+        state["_client"] = _unbound
+        return state
+
     @property
     def authenticator(self) -> Authenticator:
         """The authenticator whose token this signs with."""
