@@ -1,4 +1,4 @@
-"""Loopback infrastructure of a corporate network: a private CA and a forward proxy."""
+"""Loopback infrastructure of a corporate network: a private CA, a forward proxy, a slow server."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import ipaddress
 import select
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -188,3 +189,118 @@ class ForwardProxy:
     def count(self, method: str, contains: str) -> int:
         with self._lock:
             return sum(1 for m, target in self.seen if m == method and contains in target)
+
+
+class TricklingServer:
+    """Accepts, reads the request, then sends one byte every 0.2 s until the client leaves.
+
+    ``phase`` is where it trickles: ``"headers"`` (a header line that never
+    ends), ``"body"`` (a body that never completes) or ``"reused"`` (a quick
+    503 first, then the headers of the next request on the same connection).
+    """
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.open = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> TricklingServer:  # noqa: PYI034 - a test helper
+        thread = threading.Thread(target=self._accept, name="trickle-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with self._lock:
+                self.open += 1
+                self.accepted += 1
+            thread = threading.Thread(
+                target=self._trickle, args=(conn,), name="trickle-conn", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        start = b"HTTP/1.1 200 OK\r\nX-Slow: "
+        if self.phase == "body":
+            start = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"
+        try:
+            _read_request(conn)
+            if self.phase == "reused":
+                # A quick 503 on a connection kept alive; the retry comes on it.
+                conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\n{}")
+                _read_request(conn)
+            conn.sendall(start)
+            for _ in range(300):  # bounded: 60 s at most
+                if self._stop.is_set():
+                    return
+                readable, _, _ = select.select([conn], [], [], 0.2)
+                if readable and not conn.recv(65536):
+                    return  # the client closed
+                conn.sendall(b"a")
+        except OSError:
+            return
+        finally:
+            conn.close()
+            with self._lock:
+                self.open -= 1
+
+    def wait_all_closed(self, within: float) -> int:
+        give_up_at = time.monotonic() + within
+        while time.monotonic() < give_up_at and self.open:
+            time.sleep(0.02)
+        return self.open
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read one whole request (headers, then a Content-Length body), within 5 s."""
+    conn.settimeout(5)
+    data = b""
+    for _ in range(1000):  # bounded: a token request is a few hundred bytes
+        if b"\r\n\r\n" in data:
+            break
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    for _ in range(1000):
+        if len(body) >= length:
+            break
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+    conn.settimeout(None)
+
+
+def threads_alive() -> set[int | None]:
+    """The threads alive now that are not a test server's."""
+    servers = ("trickle-", "fake-clarify")
+    return {
+        t.ident
+        for t in threading.enumerate()
+        if not t.name.startswith(servers) and "process_request_thread" not in t.name
+    }

@@ -473,9 +473,9 @@ def test_background_refresh_failure_is_logged_not_raised(server, clock, caplog):
 
 def test_waiters_give_up_after_the_deadline(clock):
     """A waiter on a token request that never ends gives up with a TokenError (bounded wait)."""
-    from clarify_auth.tokens.lifecycle import _Flight
+    from clarify_auth.tokens.flight import Flight
 
-    flight = _Flight()
+    flight = Flight()
 
     with pytest.raises(TokenError, match="waiting"):
         flight.result(0.01)

@@ -48,7 +48,18 @@ def authorizations(fake: FakeClarify) -> list[str]:
 
 
 def mock_api(status: int = 200, **response: object) -> httpx.MockTransport:
-    return httpx.MockTransport(lambda request: httpx.Response(status, **response))  # type: ignore[arg-type]
+    """A transport that answers the API with ``response`` and token requests with a token.
+
+    A client's ``transport=`` carries its token requests too.
+    """
+    token = {"access_token": "mock-token", "token_type": "Bearer", "expires_in": 3600}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            return httpx.Response(200, json=token)
+        return httpx.Response(status, **response)  # type: ignore[arg-type]
+
+    return httpx.MockTransport(answer)
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -544,31 +555,6 @@ def test_a_loopback_proxy_or_trust_env_false_is_fine(fake, monkeypatch):
         pass
 
     assert fake.rpc_calls == 1
-
-
-def test_the_clients_network_settings_apply_to_its_token_requests():
-    """trust_env, proxy (with its auth), verify and cert carry over to the token requests."""
-    from clarify_auth.transports.httpx.network import token_request_settings
-
-    proxy = httpx.Proxy("http://127.0.0.1:3128", auth=("user", "test-secret-proxy"))
-    mapped = token_request_settings(
-        {"trust_env": False, "proxy": proxy, "verify": False, "cert": ("c.pem", "k.pem")}
-    )
-    plain = token_request_settings({"proxy": "http://127.0.0.1:3128", "verify": object()})
-    no_auth = token_request_settings({"proxy": httpx.Proxy("http://127.0.0.1:3128")})
-
-    assert mapped.trust_env is False
-    assert mapped.proxies == {"http": "http://user:test-secret-proxy@127.0.0.1:3128"} | {
-        "https": "http://user:test-secret-proxy@127.0.0.1:3128"
-    }
-    assert mapped.verify is False
-    assert mapped.cert == ("c.pem", "k.pem")
-    assert plain.trust_env is True
-    assert plain.proxies["https"] == "http://127.0.0.1:3128"
-    assert plain.verify is True  # an SSLContext does not map: requests' own CA bundle
-    assert no_auth.proxies["http"] == "http://127.0.0.1:3128"
-    for settings in (mapped, plain, no_auth):
-        settings.close()
 
 
 def test_an_https_api_needs_no_proxy_check(oauth_creds, monkeypatch):

@@ -9,13 +9,8 @@ import responses
 from pydantic import SecretStr
 
 from clarify_auth import BasicAuth, ConfigurationError, FileTokenCache
-from clarify_auth.tokens.lifecycle import (
-    _STORE,
-    _STORE_SIZE,
-    TokenLifecycle,
-    lifecycle_key,
-    shared_lifecycle,
-)
+from clarify_auth.tokens.lifecycle import TokenLifecycle, lifecycle_key, shared_lifecycle
+from clarify_auth.tokens.process_store import _STORE, _STORE_SIZE
 from clarify_auth.tokens.token import AccessToken, CachedToken
 from conftest import TOKEN_URL, make_oauth, token_body
 

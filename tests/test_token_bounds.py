@@ -14,6 +14,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 import responses
 
+from _network import TricklingServer, threads_alive
 from clarify_auth import OAuthClientCredentials, TokenError
 from clarify_auth.cli.main import main
 from conftest import TOKEN_URL, make_oauth, token_body
@@ -351,3 +352,25 @@ def test_a_secret_echoed_in_the_scope_of_a_token_is_masked():
 
     assert SECRET not in repr(token)
     assert token.scope == "a **********"
+
+
+@pytest.mark.parametrize("phase", ["headers", "body", "reused"])
+def test_abandoned_requests_attempts_leave_no_thread_or_connection(phase):
+    """Four fetches over requests that time out on a trickling server leave nothing behind."""
+    with TricklingServer(phase) as server:
+        url = f"http://127.0.0.1:{server.port}"
+        auth = oauth_for(url, deadline=3, timeout=0.3, attempts=2 if phase == "reused" else 1)
+        before = threads_alive()
+
+        for _ in range(4):
+            with pytest.raises(TokenError, match="timed out"):
+                auth.token()
+        still_open = server.wait_all_closed(within=1.5)
+        give_up_at = time.monotonic() + 1
+        while threads_alive() - before and time.monotonic() < give_up_at:
+            time.sleep(0.02)
+        after = threads_alive()
+
+    assert server.accepted == 4  # "reused": each fetch's retry went on its first connection
+    assert still_open == 0
+    assert after - before == set()

@@ -12,8 +12,10 @@
 They share the token with everything else in the process that uses the same
 credentials (one token request for a ``ClarifySession``, a ``Client`` and an
 ``AsyncClient`` together), send credentials only to the API's origin, and
-retry once after a 401. The async flow fetches tokens on a worker thread and
-is bound to no event loop: it works across ``asyncio.run()`` calls and under trio.
+retry once after a 401. ``Client`` and ``AsyncClient`` send their token
+requests through their own transport (a ``ClarifyAuth`` does when given
+``client=``); the async fetch awaits on the event loop with no thread and is
+bound to no event loop: it works across ``asyncio.run()`` calls and under trio.
 
 Example:
     >>> import clarify_auth.httpx

@@ -16,24 +16,27 @@ so ten sessions built from one credentials file cost one token request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from clarify_auth._errors import TokenError
+from clarify_auth.tokens.flight import Flight, LeaderGoneError
+from clarify_auth.tokens.process_store import (
+    clear_shared_lifecycles,
+    lifecycle_key,
+    shared_lifecycle,
+)
 from clarify_auth.tokens.stores.protocol import StoredToken, TokenStoreError, warn_limited
 from clarify_auth.tokens.token import AccessToken, CachedToken
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable
-
-    from pydantic import SecretStr
+    from collections.abc import Callable
 
     from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
 
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 __all__ = [
+    "Flight",
+    "LeaderGoneError",
     "TokenCounters",
     "TokenLifecycle",
     "clear_shared_lifecycles",
@@ -129,7 +134,7 @@ class TokenLifecycle:
     def _reset_runtime_state(self) -> None:
         """Create what a forked child must not inherit (a lock a parent thread held)."""
         self._lock = threading.Lock()
-        self._flight: _Flight | None = None
+        self._flight: Flight | None = None
         self._next_early_refresh_at = float("-inf")
         _LIVE.add(self)
 
@@ -179,35 +184,54 @@ class TokenLifecycle:
         return self.refresh_or_wait(fetch, background=background, wait_s=wait_s)
 
     def refresh_or_wait(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
-        """The slow path of :meth:`current`: lead a fetch, or join the one in flight."""
+        """The slow path of :meth:`current`: lead a fetch, or join the one in flight.
+
+        A leader that is interrupted (an async task cancelled) hands over: its
+        waiters claim again, and one of them leads a new fetch.
+        """
+        give_up_at = time.monotonic() + wait_s
+        while True:
+            entry, flight, leader = self.claim()
+            if flight is None:
+                return entry  # type: ignore[return-value]  # no flight: a token to use
+            if entry is not None:  # still valid: a refresh ahead of expiry
+                if background:
+                    threading.Thread(
+                        target=self._lead,
+                        args=(flight, fetch),
+                        name="clarify-auth-refresh",
+                        daemon=True,
+                    ).start()
+                    return entry
+                self._lead(flight, fetch)
+                return flight.entry or entry
+            if leader:
+                self._lead(flight, fetch)
+            try:
+                return flight.result(max(give_up_at - time.monotonic(), 0.0))
+            except LeaderGoneError:
+                if time.monotonic() >= give_up_at:
+                    raise
+
+    def claim(self) -> tuple[CachedToken | None, Flight | None, bool]:
+        """Under the lock: a token to use now, or the flight to lead (``True``) or join.
+
+        Returns ``(token, None, False)`` when ``token`` is good to send now;
+        ``(still_valid_token_or_None, flight, leader)`` otherwise.
+        """
         with self._lock:
             now = self.clock()
             entry = self.entry
             if entry is not None and now < entry.refresh_at:
-                return entry  # another thread refreshed while we waited for the lock
+                return entry, None, False  # another caller refreshed while we waited
             flight = self._flight
             still_valid = entry is not None and now < entry.expires_at
             if still_valid and (flight is not None or now < self._next_early_refresh_at):
-                return entry  # type: ignore[return-value]  # still_valid implies entry
+                return entry, None, False
             leader = flight is None
-            if leader:
-                flight = self._flight = _Flight()
-        assert flight is not None  # noqa: S101 - set above when it was None
-        if still_valid:
-            assert entry is not None  # noqa: S101 - still_valid implies entry
-            if background:
-                threading.Thread(
-                    target=self._lead,
-                    args=(flight, fetch),
-                    name="clarify-auth-refresh",
-                    daemon=True,
-                ).start()
-                return entry
-            self._lead(flight, fetch)
-            return flight.entry or entry
-        if leader:
-            self._lead(flight, fetch)
-        return flight.result(wait_s)
+            if flight is None:
+                flight = self._flight = Flight()
+            return (entry if still_valid else None), flight, leader
 
     def fetch_new(self, fetch: Fetch) -> CachedToken:
         """Fetch a token now, whatever is cached, and keep and share it.
@@ -220,41 +244,59 @@ class TokenLifecycle:
         self._save(entry)
         return entry
 
-    def _lead(self, flight: _Flight, fetch: Fetch) -> None:
+    def _lead(self, flight: Flight, fetch: Fetch) -> None:
         """Get a token for everyone waiting on ``flight``; never raises but BaseException."""
         try:
             entry = self._obtain(fetch)
         except BaseException as exc:
-            with self._lock:
-                if self._flight is flight:
-                    self._flight = None
+            self.finish(flight, error=exc)
+            if isinstance(exc, Exception):
+                return
+            raise
+        self.finish(flight, entry)
+
+    def finish(
+        self,
+        flight: Flight,
+        entry: CachedToken | None = None,
+        *,
+        error: BaseException | None = None,
+        hand_over: bool = False,
+    ) -> None:
+        """Settle ``flight`` with ``entry`` or ``error``; ``hand_over`` lets a waiter lead anew."""
+        with self._lock:
+            if self._flight is flight:
+                self._flight = None
+            if entry is not None:
+                self.entry = entry
+            elif not hand_over:
                 self._next_early_refresh_at = self.clock() + _EARLY_REFRESH_RETRY_S
-                current = self.entry
+            current = self.entry
+        if entry is not None:
+            flight.succeed(entry)
+            return
+        if isinstance(error, Exception):
             if current is not None and self.clock() < current.expires_at:
                 logger.warning(
                     "refreshing the access token ahead of expiry failed (%s); "
                     "still using the current token, valid for %.0f s more",
-                    exc,
+                    error,
                     current.expires_at - self.clock(),
                 )
-            if isinstance(exc, Exception):
-                flight.fail(exc)
-                return
-            # KeyboardInterrupt or SystemExit belongs to this thread alone;
-            # the threads waiting on it get an ordinary, retryable TokenError.
-            flight.fail(
-                TokenError(
-                    f"the token request to {self.token_url} was interrupted "
-                    f"({type(exc).__name__}) in another thread",
-                    retryable=True,
-                )
+            flight.fail(error)
+            return
+        kind = type(error).__name__
+        if hand_over:
+            flight.fail(LeaderGoneError(f"the token request to {self.token_url} was {kind}"))
+            return
+        # KeyboardInterrupt or SystemExit belongs to this thread alone;
+        # the threads waiting on it get an ordinary, retryable TokenError.
+        flight.fail(
+            TokenError(
+                f"the token request to {self.token_url} was interrupted ({kind}) in another thread",
+                retryable=True,
             )
-            raise
-        with self._lock:
-            self.entry = entry
-            if self._flight is flight:
-                self._flight = None
-        flight.succeed(entry)
+        )
 
     def _obtain(self, fetch: Fetch) -> CachedToken:
         """A new token: from the store when another process has one, else fetched."""
@@ -392,81 +434,6 @@ def _store_kind(store: TokenStore) -> str:
     return kind if isinstance(kind, str) else type(store).__name__
 
 
-class _Flight:
-    """One token fetch in progress, whose outcome every waiting thread shares."""
-
-    __slots__ = ("_done", "entry", "error")
-
-    def __init__(self) -> None:
-        self._done = threading.Event()
-        self.entry: CachedToken | None = None
-        self.error: BaseException | None = None
-
-    def succeed(self, entry: CachedToken) -> None:
-        self.entry = entry
-        self._done.set()
-
-    def fail(self, error: BaseException) -> None:
-        self.error = error
-        self._done.set()
-
-    def result(self, timeout: float) -> CachedToken:
-        if not self._done.wait(timeout):
-            raise TokenError(
-                f"gave up after waiting {timeout:g} s for another thread's token request",
-                retryable=True,
-            )
-        if self.error is not None:
-            raise self.error
-        assert self.entry is not None  # noqa: S101 - set before _done
-        return self.entry
-
-
-# -- the process store -------------------------------------------------------------
-
-# Distinct clients a process keeps tokens for; the least recently used beyond
-# this are dropped from the store (their authenticators keep working).
-_STORE_SIZE = 256
-_STORE: OrderedDict[Hashable, TokenLifecycle] = OrderedDict()
-_STORE_LOCK = threading.Lock()
-
-
-def lifecycle_key(
-    token_url: str,
-    client_id: str,
-    audience: str,
-    secret: SecretStr,
-    *,
-    clock: Hashable,
-) -> tuple[Hashable, ...]:
-    """What makes two authenticators share a token: the secret enters only as a hash.
-
-    ``clock`` is ``None`` for the default clock; an injected one shares only
-    with itself (deadlines on two clocks cannot be compared).
-    """
-    secret_hash = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
-    return (token_url, client_id, audience, secret_hash, clock)
-
-
-def shared_lifecycle(key: Hashable, create: Callable[[], TokenLifecycle]) -> TokenLifecycle:
-    """The process's lifecycle for ``key``, made by ``create`` the first time."""
-    with _STORE_LOCK:
-        lifecycle = _STORE.get(key)
-        if lifecycle is None:
-            lifecycle = _STORE[key] = create()
-            while len(_STORE) > _STORE_SIZE:
-                _STORE.popitem(last=False)
-        else:
-            _STORE.move_to_end(key)
-        return lifecycle
-
-
-def clear_shared_lifecycles() -> None:
-    """Empty the process store: authenticators built from now on start without a token."""
-    with _STORE_LOCK:
-        _STORE.clear()
-
-
 # Every live lifecycle, so that a forked child can drop locks and flights that
 # belong to the parent (a lock held by a parent thread at the moment of fork
 # would otherwise stay locked forever in the child).
@@ -474,8 +441,6 @@ _LIVE: weakref.WeakSet[TokenLifecycle] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
-    global _STORE_LOCK  # noqa: PLW0603 - the parent's lock may be held by a thread that is gone
-    _STORE_LOCK = threading.Lock()
     for lifecycle in list(_LIVE):
         lifecycle._reset_runtime_state()  # noqa: SLF001 - our own class
 

@@ -5,25 +5,32 @@ cache) belongs to :mod:`clarify_auth.tokens.lifecycle` through the authenticator
 this module adds what belongs to ``httpx``: the header on each request, the
 origin check, and one retry after a 401, in a sync and an async flow.
 
-The async flow takes a token without blocking the event loop: a token that is
-good now is read straight from the lifecycle; anything that may wait (a token
-request, another caller's flight, the file cache) runs on a worker thread
-through ``anyio``. It creates no loop-bound object (no ``asyncio.Lock``), so it
-works under any number of ``asyncio.run()`` calls and under trio: the single
-flight is the lifecycle's, which already serves threads.
+Bound to its client (:meth:`ClarifyAuth.bind`, which ``clarify_auth.httpx.Client``
+and ``AsyncClient`` do themselves), an OAuth token request goes through the
+transport that client would use for the token URL
+(:mod:`clarify_auth.transports.httpx.token_requests`), and the async flow
+awaits it on the event loop with no thread. Unbound, token requests go through
+``requests``, on a worker thread for the async flow. Either way the flow
+creates no loop-bound object (no ``asyncio.Lock``), so it works under any
+number of ``asyncio.run()`` calls and under trio: the single flight is the
+lifecycle's, which serves threads and tasks alike.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from typing import TYPE_CHECKING, TypeVar
 
+import anyio
 import anyio.to_thread
 import httpx
 
 from clarify_auth._errors import ConfigurationError
 from clarify_auth._urls import normalise_base_url, origin_of, origin_prefix
+from clarify_auth.tokens.async_flight import refresh_or_wait_async
+from clarify_auth.transports.httpx import token_requests
 from clarify_auth.transports.requests.authenticators import Authenticator, BasicAuth
 from clarify_auth.transports.requests.oauth import OAuthClientCredentials
 
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["ClarifyAuth"]
 
 _T = TypeVar("_T")
+_C = TypeVar("_C", httpx.Client, httpx.AsyncClient)
 
 logger = logging.getLogger("clarify_auth")
 
@@ -51,22 +59,39 @@ class ClarifyAuth(httpx.Auth):
     JSON, a form); a streamed body gets the 401 back, and the next request a
     new token.
 
-    The async flow never blocks the event loop on a token request (it runs on
-    a worker thread) and is bound to no event loop.
+    Token requests: an auth flow does not know the client it runs in, so tell
+    it with ``client=`` (or :meth:`bind`). Bound, an OAuth token request goes
+    through the transport that client would use for the token URL (its
+    ``verify``, ``cert``, proxy, mounts, ``transport=``, HTTP/2), as a bare
+    request: never with the client's headers, cookies or auth, never in its
+    event hooks, never following a redirect; the async flow awaits it on the
+    event loop with no thread. Unbound, token requests go through
+    ``requests`` (the authenticator's own session), on a worker thread for
+    the async flow; so do they for an authenticator given its own
+    ``session=``. Either way the event loop never blocks on a token request
+    and the flow is bound to no event loop.
 
     Args:
         authenticator: Any :class:`~clarify_auth.Authenticator`, usually from
             :meth:`~clarify_auth.Authenticator.from_credentials`.
         api_url: Also restrict credentials to this URL's origin (for an
             authenticator built without one).
+        client: The ``httpx.Client`` or ``httpx.AsyncClient`` whose transport
+            carries the token requests (held weakly); see :meth:`bind`.
 
     Example:
-        >>> auth = ClarifyAuth(Authenticator.from_credentials(creds))  # doctest: +SKIP
-        >>> with httpx.Client(auth=auth) as client:  # doctest: +SKIP
+        >>> with httpx.Client(verify=ssl_context) as client:  # doctest: +SKIP
+        ...     client.auth = ClarifyAuth(Authenticator.from_credentials(creds), client=client)
         ...     client.post(creds.api_url + "rpc", json=...)
     """
 
-    def __init__(self, authenticator: Authenticator, *, api_url: str | None = None) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        api_url: str | None = None,
+        client: httpx.Client | httpx.AsyncClient | None = None,
+    ) -> None:
         """Wrap ``authenticator``; nothing is fetched until a request needs a token."""
         if not isinstance(authenticator, Authenticator):
             raise TypeError(
@@ -84,6 +109,24 @@ class ClarifyAuth(httpx.Auth):
                 raise ConfigurationError(f"ClarifyAuth: api_url: {exc}") from None
             self._api_prefix = origin_prefix(url)
             self._api_origin = origin_of(url)
+        self._client: Callable[[], httpx.Client | httpx.AsyncClient | None] = _unbound
+        if client is not None:
+            self.bind(client)
+
+    def bind(self, client: httpx.Client | httpx.AsyncClient) -> None:
+        """Send token requests through ``client``'s transport from now on (held weakly)."""
+        if not isinstance(client, httpx.Client | httpx.AsyncClient):
+            raise TypeError(
+                "ClarifyAuth.bind needs an httpx.Client or AsyncClient, "
+                f"got {type(client).__name__}"
+            )
+        self._client = weakref.ref(client)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle unbound: a client (and its sockets) never travels; bind the copy anew."""
+        state = self.__dict__.copy()
+        state["_client"] = _unbound
+        return state
 
     @property
     def authenticator(self) -> Authenticator:
@@ -103,7 +146,7 @@ class ClarifyAuth(httpx.Auth):
             return
         authenticator = self._authenticator
         request.headers["Authorization"] = (
-            _header_without_waiting(authenticator) or authenticator.authorization()
+            _header_without_waiting(authenticator) or self._authorization()
         )
         response = yield request
         refused = self._refused_token(response)
@@ -124,17 +167,80 @@ class ClarifyAuth(httpx.Auth):
         authenticator = self._authenticator
         header = _header_without_waiting(authenticator)
         if header is None:
-            header = await _on_worker_thread(authenticator.authorization)
+            header = await self._aauthorization()
         request.headers["Authorization"] = header
         response = yield request
         refused = self._refused_token(response)
         if refused is None:
             return
-        # Dropping the token touches the file cache: a worker thread too.
-        retry_header = await _on_worker_thread(functools.partial(self._drop, refused, request))
+        if self._native(httpx.AsyncClient) is None:
+            # Dropping the token touches the file cache: a worker thread too.
+            retry_header = await _on_worker_thread(functools.partial(self._drop, refused, request))
+        else:
+            retry_header = None
+            if await self._adrop(refused, request):
+                retry_header = await self._aauthorization()
         if retry_header is not None:
             request.headers["Authorization"] = retry_header
             yield request
+
+    # -- token requests ------------------------------------------------------------
+
+    def _native(self, kind: type[_C]) -> tuple[OAuthClientCredentials, _C] | None:
+        """The OAuth authenticator and the bound client of type ``kind``, or ``None``."""
+        authenticator = self._authenticator
+        client = self._client()
+        if (
+            isinstance(authenticator, OAuthClientCredentials)
+            and isinstance(client, kind)
+            # An authenticator given its own requests.Session keeps using it.
+            and authenticator._session is None  # noqa: SLF001 - the SDK's own class
+        ):
+            return authenticator, client
+        return None
+
+    def _authorization(self) -> str:
+        """The header, fetching through the bound client's transport when there is one."""
+        native = self._native(httpx.Client)
+        if native is None:
+            return self._authenticator.authorization()
+        authenticator, client = native
+        transport = token_requests.transport_for(client, authenticator.token_url)
+        endpoint = authenticator._endpoint  # noqa: SLF001 - the SDK's own authenticator
+        return authenticator._current_via(  # noqa: SLF001
+            lambda: token_requests.fetch(endpoint, transport)  # type: ignore[arg-type]
+        ).header
+
+    async def _aauthorization(self) -> str:
+        """The header without blocking the loop: on the loop when bound, else on a thread."""
+        native = self._native(httpx.AsyncClient)
+        if native is None:
+            return await _on_worker_thread(self._authenticator.authorization)
+        authenticator, client = native
+        transport = token_requests.transport_for(client, authenticator.token_url)
+        endpoint = authenticator._endpoint  # noqa: SLF001 - the SDK's own authenticator
+        entry = await refresh_or_wait_async(
+            authenticator._lifecycle,  # noqa: SLF001
+            lambda: token_requests.afetch(endpoint, transport),  # type: ignore[arg-type]
+            wait_s=authenticator._wait_bound(),  # noqa: SLF001
+            sleep=anyio.sleep,
+        )
+        return entry.header
+
+    async def _adrop(self, refused: str, request: httpx.Request) -> bool:
+        """Drop the refused token (the store's call on a worker thread); whether to retry."""
+        if self._authenticator._lifecycle.store is None:  # type: ignore[attr-defined]  # noqa: SLF001
+            self._authenticator.refused(refused)
+        else:
+            await _on_worker_thread(functools.partial(self._authenticator.refused, refused))
+        if not isinstance(request.stream, httpx.ByteStream):
+            logger.info(
+                "request to %s got 401; dropped the token (the body cannot be resent)",
+                request.url,
+            )
+            return False
+        logger.info("request to %s got 401; fetching a new token and retrying once", request.url)
+        return True
 
     # -- the pieces --------------------------------------------------------------
 
@@ -186,7 +292,7 @@ class ClarifyAuth(httpx.Auth):
             )
             return None
         logger.info("request to %s got 401; fetching a new token and retrying once", request.url)
-        return authenticator.authorization()
+        return self._authorization()
 
 
 def _header_without_waiting(authenticator: Authenticator) -> str | None:
@@ -210,3 +316,7 @@ async def _on_worker_thread(call: Callable[[], _T]) -> _T:
     request and stores the token for everyone else.
     """
     return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+def _unbound() -> None:
+    return None

@@ -15,7 +15,7 @@ from clarify_auth._config import checked_timeout
 from clarify_auth._version import __version__
 from clarify_auth.credentials.model import Credentials, load_credentials
 from clarify_auth.transports.httpx.auth import ClarifyAuth
-from clarify_auth.transports.httpx.network import refuse_remote_proxy, token_request_settings
+from clarify_auth.transports.httpx.network import refuse_remote_proxy
 from clarify_auth.transports.requests.authenticators import Authenticator
 from clarify_auth.transports.requests.session import DEFAULT_API_TIMEOUT
 from clarify_auth.transports.rpc import (
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Mapping
     from types import TracebackType
 
-    import requests
     from typing_extensions import Self
 
     from clarify_auth._config import TimeoutSpec
@@ -53,9 +52,7 @@ class _Setup:
     owns_authenticator: bool
     api_version: str | None
     httpx_options: dict[str, Any]
-    # The client's network settings in requests' terms, read by its own
-    # authenticator at each token request (held here: it keeps a weak reference).
-    token_settings: requests.Session | None
+    auth: ClarifyAuth
 
 
 def _setup(
@@ -77,14 +74,9 @@ def _setup(
     if not isinstance(credentials, Credentials):
         credentials = load_credentials(credentials)
     owns = authenticator is None
-    token_settings = None
     if authenticator is None:
         options: OAuthOptions = {} if token_cache is None else {"token_cache": token_cache}
         authenticator = Authenticator.from_credentials(credentials, **options)
-        take = getattr(authenticator, "_take_transport_settings_from", None)
-        if take is not None:
-            token_settings = token_request_settings(httpx_options)
-            take(token_settings)  # token requests go the way this client's requests go
     elif token_cache is not None:
         raise TypeError("pass either authenticator= or token_cache= for it, not both")
     elif not isinstance(authenticator, Authenticator):
@@ -96,14 +88,10 @@ def _setup(
     headers.update(httpx_options.pop("headers", None) or {})
     if api_version is not None:
         headers["X-API-Version"] = api_version
-    httpx_options.update(
-        base_url=credentials.api_url,
-        # Restricted to the API's origin even when the caller's own authenticator is not.
-        auth=ClarifyAuth(authenticator, api_url=credentials.api_url),
-        headers=headers,
-        timeout=checked,
-    )
-    return _Setup(credentials, authenticator, owns, api_version, httpx_options, token_settings)
+    # Restricted to the API's origin even when the caller's own authenticator is not.
+    auth = ClarifyAuth(authenticator, api_url=credentials.api_url)
+    httpx_options.update(base_url=credentials.api_url, auth=auth, headers=headers, timeout=checked)
+    return _Setup(credentials, authenticator, owns, api_version, httpx_options, auth)
 
 
 def _httpx_timeout(timeout: object, *, what: str) -> httpx.Timeout:
@@ -130,6 +118,8 @@ class _ClarifyClient:
         self._clarify = setup
         self._rpc_ids = itertools.count(1)
         refuse_remote_proxy(client, setup.credentials.api_url)
+        # Token requests go through this client's own transport for the token URL.
+        setup.auth.bind(client)
 
     @property
     def credentials(self) -> Credentials:
@@ -164,8 +154,6 @@ class _ClarifyClient:
         return rpc_request(method, params, next(self._rpc_ids))
 
     def _close_authenticator(self) -> None:
-        if self._clarify.token_settings is not None:
-            self._clarify.token_settings.close()
         if self._clarify.owns_authenticator:
             close = getattr(self._clarify.authenticator, "close", None)
             if callable(close):
@@ -182,11 +170,12 @@ class Client(_ClarifyClient, httpx.Client):
     credentials. After a 401 on an OAuth token, the token is dropped and the
     request retried once with a new one.
 
-    Token requests go through ``requests``, with this client's ``trust_env``,
-    ``proxy``, ``verify`` (a bool or a path) and ``cert``. An ``ssl.SSLContext``
-    as ``verify`` does not carry over: for full control pass
-    ``authenticator=Authenticator.from_credentials(creds, session=...)`` with a
-    ``requests.Session`` set up for your network.
+    Token requests go through this client's own transport for the token URL,
+    so ``verify`` (an ``ssl.SSLContext`` too), ``cert``, ``proxy``, ``mounts``,
+    ``transport=``, ``trust_env`` and HTTP/2 apply to them as to API calls;
+    they never carry this client's headers, cookies or auth, never show in its
+    event hooks and never follow a redirect. Each attempt is bounded in
+    wall-clock time and its connection closed when abandoned.
 
     Args:
         credentials: :class:`~clarify_auth.Credentials`, a path to a
@@ -266,9 +255,12 @@ class AsyncClient(_ClarifyClient, httpx.AsyncClient):
     """An ``httpx.AsyncClient`` that talks to one Clarify integration.
 
     The async twin of :class:`Client`, with the same arguments; ``rpc()`` is
-    awaitable. Token requests run on a worker thread, so the event loop never
-    waits on one, and the token is shared with every client, session and
-    thread in the process. The client works under asyncio and trio.
+    awaitable. Token requests go through this client's own transport, as for
+    :class:`Client`, awaited on the event loop with no thread; one fetch
+    serves every task and thread that needs the token (a cancelled waiter,
+    or a cancelled task that started the fetch, breaks nobody else), and the
+    token is shared with every client, session and thread in the process.
+    The client works under asyncio and trio.
 
     Unlike a plain ``httpx.AsyncClient``, one client serves one event loop
     after another (``asyncio.run()`` twice, or asyncio then trio): the

@@ -339,19 +339,24 @@ class OAuthClientCredentials(Authenticator):
         return True
 
     def _current(self) -> CachedToken:
+        return self._current_via(self._fetch)
+
+    def _current_via(self, fetch: Callable[[], tuple[AccessToken, float]]) -> CachedToken:
+        """The current token, fetched through ``fetch`` when needed (a transport's own)."""
         lifecycle = self._lifecycle
         entry = lifecycle.entry
         if entry is not None and lifecycle.clock() < entry.refresh_at:
             lifecycle.process_hits += 1
             return entry
-        # A leader may first wait for another process's lock, then fetch.
-        store = lifecycle.store
-        lock_wait = _lock_timeout(store) if store is not None else 0.0
         return lifecycle.refresh_or_wait(
-            self._fetch,
-            background=self._refresh_in_background,
-            wait_s=lock_wait + self._endpoint.deadline + _WAIT_SLACK_S,
+            fetch, background=self._refresh_in_background, wait_s=self._wait_bound()
         )
+
+    def _wait_bound(self) -> float:
+        """The longest a caller waits for a token: a store's lock, then a whole fetch."""
+        store = self._lifecycle.store
+        lock_wait = _lock_timeout(store) if store is not None else 0.0
+        return lock_wait + self._endpoint.deadline + _WAIT_SLACK_S
 
     def _fetch(self) -> tuple[AccessToken, float]:
         return self._endpoint.fetch(self._token_http())

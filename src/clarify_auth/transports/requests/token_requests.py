@@ -30,6 +30,7 @@ from clarify_auth.tokens.exchange import (
     parse_retry_after,
 )
 from clarify_auth.tokens.token import AccessToken
+from clarify_auth.transports.requests.sockets import opening, shut_socket, watch_new_sockets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -247,7 +248,12 @@ class _TooSlow(Exception):  # noqa: N818 - an outcome, not raised to users
 
 
 class _Exchange:
-    """One token request on a worker thread; its caller may stop waiting for it."""
+    """One token request on a worker thread; its caller may stop waiting for it.
+
+    Abandoned, it shuts the sockets its worker uses (seen as urllib3 opens
+    them or takes them from the pool: :mod:`.sockets`), so a read blocked on a
+    server that trickles its headers ends at once, and the thread with it.
+    """
 
     def __init__(self, send: Callable[[], requests.Response], *, until: float) -> None:
         self._send = send
@@ -255,10 +261,32 @@ class _Exchange:
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
         self._abandoned = False
+        # Duplicates of the sockets opened for this exchange: a shutdown through
+        # one reaches the connection even after TLS took over the original.
+        self._sockets: list[socket.socket] = []
         self.done = threading.Event()
         self.outcome: tuple[requests.Response, bytes] | BaseException | None = None
 
+    def track(self, sock: socket.socket) -> None:
+        """Remember a socket the worker just opened; shut it at once if abandoned."""
+        with self._lock:
+            if self._abandoned:
+                shut_socket(sock)
+                return
+            with contextlib.suppress(OSError):
+                self._sockets.append(sock.dup())
+
+    def _forget_sockets(self, *, shut: bool) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            if shut:
+                shut_socket(sock)
+            sock.close()
+
     def run(self) -> None:
+        watch_new_sockets()
+        opening.exchange = self
         try:
             response = self._send()
             with self._lock:
@@ -274,6 +302,8 @@ class _Exchange:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, who decides
             self.outcome = exc
         finally:
+            opening.exchange = None
+            self._forget_sockets(shut=False)
             self.done.set()
 
     def _read(self, response: requests.Response) -> bytes:
@@ -293,6 +323,7 @@ class _Exchange:
         with self._lock:
             self._abandoned = True
             response = self._response
+        self._forget_sockets(shut=True)
         if response is not None:
             _shut(response)
 
