@@ -154,9 +154,7 @@ def _plant(redis_client, store, key, value, *, ttl_ms=60_000):
         (lambda c, s, k: c.hset(s._entry_keys(k).entry, "a", "b"), "is a Redis hash"),
         (lambda c, s, k: c.rpush(s._entry_keys(k).entry, "a"), "is a Redis list"),
         (
-            lambda c, s, k: c.set(
-                s._entry_keys(k).entry, s._entry_keys(k).seal(stored(), now_wall=time.time())[0]
-            ),
+            lambda c, s, k: c.set(s._entry_keys(k).entry, s._entry_keys(k).seal(stored())[0]),
             "never expires",
         ),
     ],
@@ -443,3 +441,190 @@ def test_managed_redis_forms_work(tmp_path, fake, kind):
         assert fake.token_requests == 1
     finally:
         server.stop()
+
+
+# -- what the adversarial review found ------------------------------------------------------
+
+
+def test_an_entry_set_back_with_a_longer_ttl_gains_nothing(server, redis_client, fake):
+    """A replay: the same sealed value SET again with a week's TTL keeps its first TTL at most."""
+    store = RedisTokenCache(server.url)
+    key = key_for(fake)
+    store.save(key, stored(expires_in=60.0, refresh_in=45.0))
+    name = store._entry_keys(key).entry
+    value = redis_client.get(name)
+
+    redis_client.set(name, value, px=7 * 86_400_000)
+    loaded = store.load(key)
+
+    assert loaded is not None
+    assert loaded.expires_in <= 60.0
+    assert loaded.refresh_in <= 45.0
+
+
+def test_an_entry_whose_token_died_long_ago_is_refused(server, redis_client, fake, caplog):
+    """A sealed entry of a token that expired an hour ago, set back with any TTL: ignored."""
+    from datetime import datetime, timedelta, timezone
+
+    store = RedisTokenCache(server.url)
+    key = key_for(fake)
+    dead = clarify_auth.AccessToken(
+        access_token="test-token-dead",
+        expires_in=60,
+        expires_at=datetime.now(timezone.utc) - timedelta(hours=1),
+    )
+    value, _ = store._entry_keys(key).seal(StoredToken(dead, refresh_in=45.0, expires_in=60.0))
+    redis_client.set(store._entry_keys(key).entry, value, px=60_000)
+
+    assert store.load(key) is None
+    assert any("expired long ago" in message for message in warnings_in(caplog))
+
+
+@pytest.mark.parametrize("days", [7, 30], ids=["a-week", "a-month"])
+def test_tokens_that_live_for_days_are_shared(server, redis_client, fake, days):
+    """A token the endpoint says lives a week or a month round-trips (kept a day at most)."""
+    store = RedisTokenCache(server.url)
+    key = key_for(fake)
+    token = clarify_auth.AccessToken(access_token="test-token-long", expires_in=days * 86_400)
+    store.save(key, StoredToken(token, refresh_in=86_000.0, expires_in=86_400.0))
+
+    loaded = store.load(key)
+
+    assert loaded is not None
+    assert loaded.token.expires_at == token.expires_at
+    assert 86_399 < loaded.expires_in <= 86_400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:1/0?password=test-secret-query-pw",
+        "unix:///nonexistent/redis.sock?db=0&password=test-secret-query-pw",
+        "redis://fleet:test-secret-query%26pw@127.0.0.1:1/0",
+    ],
+    ids=["query", "unix-query", "percent-encoded"],
+)
+def test_no_form_of_a_password_in_the_url_is_ever_shown(fake, caplog, url):
+    """A password in the query string or percent-encoded: not in repr, describe() or the logs."""
+    store = RedisTokenCache(url)
+
+    OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=store).authorization()
+
+    shown = repr(store) + store.describe() + caplog.text + str(store.check(key_for(fake))[0])
+    assert "test-secret-query" not in shown
+    assert "failed to read" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://127.0.0.1/0?socket_timeout=abc", "socket_timeout"),
+        ("redis://127.0.0.1/0?socket_timeout=30", "would undo the store's own bounds"),
+        ("redis://127.0.0.1/0?socket_connect_timeout=5", "socket_connect_timeout"),
+        ("redis://127.0.0.1/0?db=notanumber", "db"),
+    ],
+    ids=["bad-value", "own-timeout", "connect-timeout", "bad-db"],
+)
+def test_url_options_that_break_or_undo_the_bounds_are_refused(monkeypatch, fake, url, message):
+    """Options redis-py would choke on, or that undo the 0.2 s bound: ConfigurationError at once."""
+    monkeypatch.setenv("CLARIFY_TOKEN_CACHE", url)
+
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        OAuthClientCredentials.from_credentials(fake.credentials())
+
+    assert "CLARIFY_TOKEN_CACHE" in str(raised.value)
+
+
+def test_a_lock_planted_with_a_long_ttl_is_cut_to_the_locks_own(server, redis_client, fake):
+    """A lock set to live 11 days delays a cold start by lock_ttl, not by lock_timeout."""
+    store = RedisTokenCache(server.url, lock_timeout=10, lock_ttl=1)
+    name = store._entry_keys(key_for(fake)).lock
+    redis_client.set(name, "someone", px=1_000_000_000)
+    auth = OAuthClientCredentials.from_credentials(fake.credentials(), token_cache=store)
+    started = time.monotonic()
+
+    auth.authorization()
+
+    assert time.monotonic() - started < 5
+    assert fake.token_requests == 1
+    assert redis_client.pttl(name) <= 1000
+
+
+def test_a_lock_key_of_another_type_is_replaced_so_sharing_goes_on(server, redis_client, fake):
+    """After a hash took the lock's name, the next fetch takes a real lock; the next machine waits."""
+    name = RedisTokenCache(server.url)._entry_keys(key_for(fake)).lock
+    redis_client.hset(name, "a", "b")
+    first = cold_machine(fake, RedisTokenCache(server.url))
+
+    first.authorization()
+    kind = redis_client.type(name)
+    second = cold_machine(fake, RedisTokenCache(server.url))
+
+    assert kind in (b"string", b"none")
+    assert second.authorization() == first.authorization()
+    assert fake.token_requests == 1
+
+
+def cold_machine(fake, store):
+    return OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=store, shared=False
+    )
+
+
+def test_a_waiter_keeps_waiting_when_the_old_entry_vanishes(server, redis_client, fake):
+    """The entry disappears while the holder fetches: the waiter waits on, then takes the new one."""
+    import threading
+
+    key = key_for(fake)
+    holder, waiter = RedisTokenCache(server.url), RedisTokenCache(server.url, lock_timeout=10)
+    holder.save(key, stored("test-token-old"))
+    outcome = {}
+
+    def wait() -> None:
+        with waiter.lock(key, hold=30) as held:
+            outcome["held"], outcome["at"] = held, time.monotonic()
+
+    with holder.lock(key, hold=30):
+        thread = threading.Thread(target=wait)
+        thread.start()
+        time.sleep(0.2)
+        holder.discard(key, "test-token-old")  # a 401 elsewhere, or its TTL ran out
+        time.sleep(0.3)
+        still_waiting = thread.is_alive()
+        holder.save(key, stored("test-token-new"))
+        saved_at = time.monotonic()
+        thread.join(10)
+
+    assert still_waiting
+    assert outcome["held"] is False
+    assert outcome["at"] >= saved_at
+    assert waiter.load(key).token.access_token.get_secret_value() == "test-token-new"
+
+
+def test_a_forked_child_can_warn_while_a_parent_thread_was_warning(fake):
+    """The warnings' lock, held by a parent thread at fork time, is a new one in the child."""
+    import os
+
+    from clarify_auth.tokens.stores import protocol
+
+    protocol._warned_lock.acquire()
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                protocol.warn_limited(("fork", "test"), 0, "a warning in the child")
+            finally:
+                os._exit(0)
+        deadline, status = time.monotonic() + 10, None
+        while status is None and time.monotonic() < deadline:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            status = code if done else None
+            time.sleep(0.01)
+        if status is None:  # deadlocked: the bug this test is for
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        protocol._warned_lock.release()
+
+    assert status is not None
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -306,6 +306,7 @@ class TokenLifecycle:
         if shared is not None:
             return shared
         lock = self._store_call("lock", lambda store, key: store.lock(key, hold=self.hold_s))
+        held: bool | None = None  # unset, should entering the lock raise a BaseException
         try:
             held = lock is not None and self._store_call("lock", lambda *_: lock.__enter__())
             # Whoever held the lock before us may have just saved a token.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -169,6 +170,15 @@ class TokenStoreError(ClarifyAuthError):
 
 _warned_lock = threading.Lock()
 _last_warned: dict[tuple[str, str], float] = {}
+
+
+def _after_fork_in_child() -> None:
+    global _warned_lock  # noqa: PLW0603 - a parent thread may have held it at the fork
+    _warned_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def warn_limited(key: tuple[str, str], interval: float, message: str, *args: object) -> None:

@@ -28,7 +28,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -49,6 +49,9 @@ FINGERPRINT_CHARS = 32
 MARKER_CHARS = len(_VERSION) + 1 + FINGERPRINT_CHARS
 # Longer than any token's lifetime we keep (a day), with room for rounding.
 _MAX_LEAD_S = 2 * 86_400.0
+#: How far the machines' clocks may disagree before an entry whose token
+#: expired is refused (only a replayed entry gets anywhere near it).
+CLOCK_SKEW_S = 300.0
 
 
 class UnusableEntryError(Exception):
@@ -73,21 +76,26 @@ class EntryKeys:
         """How an entry holding ``access_token`` starts: compared by scripts in Redis."""
         return f"{_VERSION}.{self.fingerprint(access_token)}"
 
-    def seal(self, stored: StoredToken, *, now_wall: float) -> tuple[str, int]:
+    def seal(self, stored: StoredToken) -> tuple[str, int]:
         """The entry's value and its time to live in milliseconds."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
         token = stored.token
-        ttl_s = max(stored.expires_in, 0.001)
+        ttl_ms = max(math.floor(stored.expires_in * 1000), 1)
         access_token = token.access_token.get_secret_value()
         document = {
             "access_token": access_token,
             "token_type": token.token_type,
             "scope": token.scope,
             "expires_in": token.expires_in,
-            # Offsets from the entry's expiry, which Redis keeps: no clock travels.
+            # Seconds before the entry's end (Redis's TTL) that a refresh is due.
             "lead": max(stored.expires_in - stored.refresh_in, 0.0),
-            "tail": max(token.expires_at.timestamp() - (now_wall + stored.expires_in), 0.0),
+            # The TTL it was written with: Redis's TTL can only shrink from there, so
+            # an entry set back with a longer one (a replay) gains nothing, no clock asked.
+            "ttl_ms": ttl_ms,
+            # When the token dies, as the endpoint said: a replay of a long-dead entry
+            # is refused however its TTL was set (with room for clocks that disagree).
+            "token_expires_at": token.expires_at.timestamp(),
         }
         nonce = os.urandom(_NONCE_BYTES)
         sealed = AESGCM(self._seal).encrypt(
@@ -95,7 +103,7 @@ class EntryKeys:
         )
         body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
         value = f"{self.marker(access_token)}.{body}"
-        return value, max(math.floor(ttl_s * 1000), 1)
+        return value, ttl_ms
 
     def open(self, value: bytes | str, *, ttl_ms: int, now_wall: float) -> StoredToken:
         """The token in ``value``, its deadlines counted from Redis's TTL.
@@ -122,20 +130,22 @@ class EntryKeys:
             ) from None
         try:
             document = json.loads(plain)
-            ttl_s = ttl_ms / 1000
-            lead, tail = float(document["lead"]), float(document["tail"])
-            if not (0 <= lead <= _MAX_LEAD_S and 0 <= tail <= _MAX_LEAD_S):
+            lead, saved_ttl_ms = float(document["lead"]), int(document["ttl_ms"])
+            token_expires_at = float(document["token_expires_at"])
+            if not (0 <= lead <= _MAX_LEAD_S and saved_ttl_ms > 0):
                 raise ValueError  # noqa: TRY301 - one message for every bad field
             token = AccessToken.model_validate(
                 {
                     **{k: document[k] for k in ("access_token", "token_type", "scope")},
                     "expires_in": document["expires_in"],
-                    "expires_at": datetime.fromtimestamp(now_wall, timezone.utc)
-                    + timedelta(seconds=ttl_s + tail),
+                    "expires_at": datetime.fromtimestamp(token_expires_at, timezone.utc),
                 }
             )
-        except (ValueError, TypeError, KeyError, ValidationError, OverflowError):
+        except (ValueError, TypeError, KeyError, ValidationError, OverflowError, OSError):
             raise UnusableEntryError("its sealed contents are not a token") from None
+        if now_wall > token_expires_at + CLOCK_SKEW_S:
+            raise UnusableEntryError("its token expired long ago (an old entry set back)")
+        ttl_s = min(ttl_ms, saved_ttl_ms) / 1000
         if fingerprint != self.fingerprint(token.access_token.get_secret_value()):
             raise UnusableEntryError("its fingerprint does not match its token")
         return StoredToken(token, refresh_in=ttl_s - lead, expires_in=ttl_s)

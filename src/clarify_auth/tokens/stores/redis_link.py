@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from clarify_auth._errors import ConfigurationError
 from clarify_auth.tokens.stores.protocol import TokenStoreError
@@ -48,11 +48,20 @@ local size = redis.call('STRLEN', KEYS[1])
 if size > tonumber(ARGV[1]) then return {-2, tostring(size)} end
 return {1, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 """
+# A lock of another type is not ours (the name is an HMAC only we compute):
+# removed, and the lock taken (-1 says so, for the warning). A lock that would
+# outlive this one's TTL (planted, or a client with a longer lock_ttl) is cut
+# down to it, so no one waits for it longer than a lock can live.
 _LOCK = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, ''} end
 local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= 'string' and kind ~= 'none' then return {-1, kind} end
-if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if kind ~= 'string' and kind ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {-1, kind}
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, ''} end
+local left = redis.call('PTTL', KEYS[1])
+if left == -1 or left > tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('TYPE', KEYS[2])['ok'] ~= 'string' then return {0, ''} end
 return {0, redis.call('GETRANGE', KEYS[2], 0, tonumber(ARGV[3]) - 1)}
 """
@@ -123,7 +132,7 @@ class RedisLink:
             raise TokenStoreError("skipped: Redis failed a moment ago")
         try:
             result = command()
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, ValueError) as exc:
             self._down_until = time.monotonic() + self.retry_after
             if not self._outage:
                 self._outage = True
@@ -142,10 +151,11 @@ class RedisLink:
         return result
 
     def reason(self, exc: BaseException) -> str:
-        """``exc`` as one line, the URL's password masked."""
+        """``exc`` as one line, every password of the URL masked (as written and decoded)."""
         text = f"{type(exc).__name__}: {exc}"
-        password = urlsplit(self.url).password if self.url else None
-        return text.replace(password, "***") if password else text
+        for secret in url_passwords(self.url) if self.url else ():
+            text = text.replace(secret, "***")
+        return text
 
     def client(self) -> Any:
         """The client: the one given, or one made from the URL (a new one after fork)."""
@@ -194,8 +204,12 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows onl
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# Query options that would undo the store's own bounds: timeout= sets them.
+_REFUSED_OPTIONS = ("socket_timeout", "socket_connect_timeout", "retry_on_timeout", "timeout")
+
+
 def check_url(url: object) -> None:
-    """Refuse what redis-py would refuse later, without importing it; never echo the URL."""
+    """Refuse a URL redis-py would refuse later, or one that undoes our timeouts; never echo it."""
     if not isinstance(url, str):
         raise ConfigurationError(f"RedisTokenCache: url must be a string, got {type(url).__name__}")
     try:
@@ -209,13 +223,40 @@ def check_url(url: object) -> None:
         )
     if parts.scheme == "unix" and not parts.path:
         raise ConfigurationError("RedisTokenCache: a unix:// url needs the socket's path")
+    options = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    refused = sorted(options.intersection(_REFUSED_OPTIONS))
+    if refused:
+        raise ConfigurationError(
+            f"RedisTokenCache: the url sets {', '.join(refused)}, which would undo the store's "
+            "own bounds; pass RedisTokenCache(timeout=...) instead"
+        )
+    from redis.connection import parse_url  # noqa: PLC0415 - the extra is there by now
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        # redis-py's messages name the option, never its value.
+        raise ConfigurationError(f"RedisTokenCache: the url: {exc}") from None
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords ``url`` carries (user info and ``?password=``), raw and decoded."""
+    parts = urlsplit(url)
+    found = [parts.password or ""]
+    found += [value for name, value in parse_qsl(parts.query) if name.lower() == "password"]
+    raw = parts.netloc.rpartition("@")[0].partition(":")[2]
+    found += [raw, *(quote(value, safe="") for value in found)]
+    return sorted({value for value in found if value}, key=len, reverse=True)
 
 
 def masked_url(url: str) -> str:
-    """``url`` with its password (if any) shown as ``***``."""
+    """Where ``url`` points, to show: scheme, user, host, port and path; no password, no query."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    user = ""
+    if "@" in parts.netloc:
+        user = (
+            f"{parts.username or ''}:***@" if parts.password is not None else f"{parts.username}@"
+        )
+    query = "?..." if parts.query else ""
+    return f"{parts.scheme}://{user}{host}{parts.path}{query}"

@@ -185,7 +185,7 @@ class RedisTokenCache:
         if stored.expires_in <= 0:
             return
         keys = self._entry_keys(key)
-        value, ttl_ms = keys.seal(stored, now_wall=time.time())
+        value, ttl_ms = keys.seal(stored)
         self._call("write", lambda: self._link.client().set(keys.entry, value, px=ttl_ms))
 
     def discard(self, key: StoreKey, access_token: str) -> None:
@@ -215,18 +215,24 @@ class RedisTokenCache:
             if status == 1:
                 held = True
                 break
-            if status == -1:
-                self._warn_entry(keys.lock, f"it is a Redis {_text(seen)}, not a lock")
+            if status == -1:  # the script removed it and took the lock
+                self._warn_entry(keys.lock, f"it was a Redis {_text(seen)}, not a lock")
+                held = True
                 break
             if first is None:
                 first = seen
-            elif seen != first:
-                break  # the holder's token is there
+            elif seen and seen != first:
+                break  # the holder's token is there (an entry gone is no news: keep trying)
             left = give_up - time.monotonic()
             if left <= 0:
-                logger.info(
-                    "waited %.0f s for another machine's token request; fetching without it",
+                warn_limited(
+                    (keys.lock, "waited"),
+                    _ENTRY_WARNING_INTERVAL_S,
+                    "token cache %s: waited %.0f s for the machine holding %s to fetch a "
+                    "token; fetching without it (is the token endpoint slow?)",
+                    self.describe(),
                     self.lock_timeout,
+                    keys.lock,
                 )
                 break
             time.sleep(min(self.poll_interval * random.uniform(0.5, 1.5), left))  # noqa: S311
