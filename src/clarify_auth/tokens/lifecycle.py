@@ -22,17 +22,17 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from clarify_auth._errors import TokenError
+from clarify_auth.tokens.counters import TokenCounters
 from clarify_auth.tokens.flight import Flight, LeaderGoneError
 from clarify_auth.tokens.process_store import (
     clear_shared_lifecycles,
     lifecycle_key,
     shared_lifecycle,
 )
-from clarify_auth.tokens.stores.protocol import StoredToken, TokenStoreError, warn_limited
+from clarify_auth.tokens.store_use import StoreUse, store_kind
 from clarify_auth.tokens.token import AccessToken, CachedToken
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     #: Fetches a new token from the endpoint: the token and the clock reading
     #: (on the lifecycle's clock) taken when its request left.
     Fetch = Callable[[], tuple[AccessToken, float]]
-
-_T = TypeVar("_T")
 
 __all__ = [
     "Flight",
@@ -63,36 +61,11 @@ _DROPPED_REMEMBERED = 8
 # After a refresh ahead of expiry failed, wait this long before trying again
 # while the current token is still good.
 _EARLY_REFRESH_RETRY_S = 10.0
-# The same fault of one store is logged at most this often.
-_STORE_WARNING_INTERVAL_S = 300.0
 # How long a store's lock may be held for a fetch when nobody said.
 _DEFAULT_HOLD_S = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class TokenCounters:
-    """What one client's token cost this process so far (``authenticator.counters``).
-
-    Attributes:
-        fetches: Tokens this process fetched from the token endpoint (a fetch
-            the endpoint made retry counts once).
-        process_hits: Times a token held in the process was used (no I/O).
-        store_hits: Times a token was taken from the store (another process
-            or machine fetched it).
-        store_failures: Store operations that failed (the process went on
-            without the store).
-        store: What kind of store is in use (``"file"``, ``"redis"``, a user
-            store's class name), or ``None``.
-    """
-
-    fetches: int = 0
-    process_hits: int = 0
-    store_hits: int = 0
-    store_failures: int = 0
-    store: str | None = None
-
-
-class TokenLifecycle:
+class TokenLifecycle(StoreUse):
     """One client's token: cached, fetched once for all, refreshed ahead of expiry.
 
     Args:
@@ -162,26 +135,10 @@ class TokenLifecycle:
             process_hits=self.process_hits,
             store_hits=self.store_hits,
             store_failures=self.store_failures,
-            store=None if store is None else _store_kind(store),
+            store=None if store is None else store_kind(store),
         )
 
     # -- asking for a token ----------------------------------------------------
-
-    def current(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
-        """A token good to send now, fetching (once for everyone) only when needed.
-
-        Args:
-            fetch: Gets a new token, when this caller ends up leading the fetch.
-            background: Refresh ahead of expiry on a new thread rather than this one.
-            wait_s: The longest this caller waits for another caller's fetch.
-
-        Raises:
-            TokenError: No token could be obtained.
-        """
-        entry = self.entry
-        if entry is not None and self.clock() < entry.refresh_at:
-            return entry
-        return self.refresh_or_wait(fetch, background=background, wait_s=wait_s)
 
     def refresh_or_wait(self, fetch: Fetch, *, background: bool, wait_s: float) -> CachedToken:
         """The slow path of :meth:`current`: lead a fetch, or join the one in flight.
@@ -298,79 +255,6 @@ class TokenLifecycle:
             )
         )
 
-    def _obtain(self, fetch: Fetch) -> CachedToken:
-        """A new token: from the store when another process has one, else fetched."""
-        if self.store is None:
-            return self._issued(fetch)
-        shared = self._usable_from_store()
-        if shared is not None:
-            return shared
-        lock = self._store_call("lock", lambda store, key: store.lock(key, hold=self.hold_s))
-        held: bool | None = None  # unset, should entering the lock raise a BaseException
-        try:
-            held = lock is not None and self._store_call("lock", lambda *_: lock.__enter__())
-            # Whoever held the lock before us may have just saved a token.
-            shared = self._usable_from_store()
-            if shared is not None:
-                return shared
-            entry = self._issued(fetch)
-            self._save(entry)
-            return entry
-        finally:
-            if lock is not None and held is not None:
-                self._store_call("unlock", lambda *_: lock.__exit__(None, None, None))
-
-    def _issued(self, fetch: Fetch) -> CachedToken:
-        self.fetches += 1
-        token, sent_at = fetch()
-        return CachedToken.issued(token, requested_at=sent_at)
-
-    def _usable_from_store(self) -> CachedToken | None:
-        stored = self._store_call("load", lambda store, key: store.load(key))
-        if stored is None:
-            return None
-        now = self.clock()
-        shared = CachedToken.at(
-            stored.token, refresh_at=now + stored.refresh_in, expires_at=now + stored.expires_in
-        )
-        current = self.entry
-        if current is not None and shared.header == current.header:
-            return None  # the token we are replacing
-        if shared.header in self._dropped:
-            return None  # refused here already; the store has not caught up
-        if now < shared.refresh_at or (current is None and now < shared.expires_at):
-            logger.info("using an access token another process fetched (%s)", self.store)
-            self.store_hits += 1
-            return shared
-        return None
-
-    def _save(self, entry: CachedToken) -> None:
-        now = self.clock()
-        stored = StoredToken(entry.token, entry.refresh_at - now, entry.expires_at - now)
-        self._store_call("save", lambda store, key: store.save(key, stored))
-
-    def _store_call(self, what: str, call: Callable[[TokenStore, StoreKey], _T]) -> _T | None:
-        """``call(store, key)``, or ``None`` (counted, and logged once a while) if it fails."""
-        store, key = self.store, self.store_key
-        if store is None or key is None:
-            return None
-        try:
-            return call(store, key)
-        except Exception as exc:  # noqa: BLE001 - a store never fails a request
-            self.store_failures += 1
-            if not isinstance(exc, TokenStoreError):  # ours have said why already
-                secret = key.secret.get_secret_value()
-                reason = f"{type(exc).__name__}: {exc}".replace(secret, "**********")
-                warn_limited(
-                    (f"store {id(store)}", what),
-                    _STORE_WARNING_INTERVAL_S,
-                    "token store %r failed to %s (%s); going on without it",
-                    store,
-                    what,
-                    reason,
-                )
-            return None
-
     # -- dropping a token --------------------------------------------------------
 
     def invalidate(self) -> None:
@@ -393,10 +277,6 @@ class TokenLifecycle:
             if self.entry is not None and self.entry.header == header:
                 self.entry = None
         self._discard(header)
-
-    def _discard(self, header: str) -> None:
-        access_token = header.removeprefix("Bearer ")
-        self._store_call("discard", lambda store, key: store.discard(key, access_token))
 
     # -- crossing a process boundary -------------------------------------------------
 
@@ -428,11 +308,6 @@ class TokenLifecycle:
             held = self.entry
             if held is None or held.expires_at < arrived.expires_at:
                 self.entry = arrived
-
-
-def _store_kind(store: TokenStore) -> str:
-    kind = getattr(store, "kind", None)
-    return kind if isinstance(kind, str) else type(store).__name__
 
 
 # Every live lifecycle, so that a forked child can drop locks and flights that
