@@ -14,17 +14,13 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
-import requests
-from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 
 from clarify_auth._config import (
     TimeoutSpec,
     checked_timeout,
-    is_positive_number,
 )
-from clarify_auth._errors import ClarifyAuthError, ConfigurationError, CredentialsError, shortened
-from clarify_auth._urls import check_transport, normalise_base_url
+from clarify_auth._errors import ClarifyAuthError, CredentialsError, shortened
 from clarify_auth.credentials.model import ClientCredentials, Credentials
 from clarify_auth.tokens.clock import suspend_aware_clock
 from clarify_auth.tokens.lifecycle import (
@@ -33,9 +29,10 @@ from clarify_auth.tokens.lifecycle import (
     lifecycle_key,
     shared_lifecycle,
 )
-from clarify_auth.tokens.stores.environment import token_cache_from_environment
 from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
-from clarify_auth.transports.requests.authenticators import Authenticator, _secret
+from clarify_auth.transports.requests.authenticators import Authenticator
+from clarify_auth.transports.requests.oauth_checks import checked_settings, lock_timeout
+from clarify_auth.transports.requests.retry_401 import retry_after_401
 from clarify_auth.transports.requests.token_requests import (
     DEFAULT_TOKEN_TIMEOUT,
     TokenEndpoint,
@@ -45,6 +42,7 @@ from clarify_auth.transports.requests.token_requests import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import requests
     from pydantic import SecretStr
     from typing_extensions import Unpack
 
@@ -138,32 +136,9 @@ class OAuthClientCredentials(Authenticator):
         session: requests.Session | None = None,
     ) -> None:
         """Check the options; no token is fetched until one is needed."""
-        if not isinstance(client_id, str) or not client_id.strip():
-            raise CredentialsError("OAuthClientCredentials: client_id must be a non-empty string")
-        secret = _secret(client_secret, "client_secret")
-        if not secret.get_secret_value():
-            raise CredentialsError("OAuthClientCredentials: client_secret must not be empty")
-        token_url = _checked_url(token_url, "token_url").rstrip("/")
-        check_transport(token_url, what="the client secret")
-        if not isinstance(audience, str) or not audience:
-            raise ConfigurationError("OAuthClientCredentials: audience must be a non-empty string")
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise ConfigurationError("OAuthClientCredentials: attempts must be an int >= 1")
-        if not is_positive_number(deadline):
-            raise ConfigurationError("OAuthClientCredentials: deadline must be a positive number")
-        if session is not None and not isinstance(session, requests.Session):
-            raise ConfigurationError(
-                "OAuthClientCredentials: session must be a requests.Session, "
-                f"got {type(session).__name__}"
-            )
-        if token_cache is None:
-            token_cache = token_cache_from_environment()
-        elif token_cache is not False and not isinstance(token_cache, TokenStore):
-            raise ConfigurationError(
-                "OAuthClientCredentials: token_cache must be a clarify_auth.TokenStore "
-                "(FileTokenCache, RedisTokenCache or your own), None or False; "
-                f"got {type(token_cache).__name__}"
-            )
+        secret, token_url, token_cache = checked_settings(
+            client_id, client_secret, token_url, audience, attempts, deadline, session, token_cache
+        )
         self._restrict_to(api_url)
         self._endpoint = TokenEndpoint(
             token_url=token_url,
@@ -355,7 +330,7 @@ class OAuthClientCredentials(Authenticator):
     def _wait_bound(self) -> float:
         """The longest a caller waits for a token: a store's lock, then a whole fetch."""
         store = self._lifecycle.store
-        lock_wait = _lock_timeout(store) if store is not None else 0.0
+        lock_wait = lock_timeout(store) if store is not None else 0.0
         return lock_wait + self._endpoint.deadline + _WAIT_SLACK_S
 
     def _fetch(self) -> tuple[AccessToken, float]:
@@ -416,36 +391,7 @@ class OAuthClientCredentials(Authenticator):
         return r
 
     def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        request = response.request
-        if response.status_code != 401 or getattr(request, "_clarify_auth_retried", False):  # noqa: PLR2004
-            return response
-        sent = request.headers.get("Authorization")
-        # No header: requests stripped it on a redirect to another host. Never re-add it there.
-        if sent is None or not sent.startswith("Bearer ") or not self.signs(request.url or ""):
-            return response
-        self.refused(sent)
-        if request.body is not None and not isinstance(request.body, bytes | str):
-            # A stream cannot be sent twice: return the 401, but the next request
-            # gets a new token instead of the one the server just refused.
-            logger.info("request to %s got 401; dropped the token (the body cannot be resent)",
-                        request.url)  # fmt: skip
-            return response
-        logger.info("request to %s got 401; fetching a new token and retrying once", request.url)
-        retry = request.copy()
-        retry.headers["Authorization"] = self.authorization()
-        retry._clarify_auth_retried = True  # type: ignore[attr-defined]  # noqa: SLF001
-        response.content  # noqa: B018 - read the body so the connection can be reused
-        response.close()
-        cookies = getattr(retry, "_cookies", None)
-        if cookies is not None:
-            extract_cookies_to_jar(cookies, request, response.raw)  # type: ignore[no-untyped-call]
-            retry.prepare_cookies(cookies)
-        if response.connection is None:  # pragma: no cover - only for hand-made responses
-            return response
-        new = response.connection.send(retry, **kwargs)
-        new.history.append(response)
-        new.request = retry
-        return new
+        return retry_after_401(self, response, **kwargs)
 
     # -- pickle ----------------------------------------------------------------
 
@@ -476,15 +422,6 @@ def _nothing() -> None:
     return None
 
 
-def _lock_timeout(store: TokenStore) -> float:
-    """The store's longest wait for another holder; a user store's odd value counts as 0."""
-    try:
-        wait = float(store.lock_timeout)
-    except Exception:  # noqa: BLE001 - a user's store: its property may fail
-        return 0.0
-    return wait if 0 <= wait < float("inf") else 0.0
-
-
 # Every live OAuth authenticator, so that a forked child gets token
 # connections of its own instead of sharing the parent's sockets.
 _LIVE_AUTHENTICATORS: weakref.WeakSet[OAuthClientCredentials] = weakref.WeakSet()
@@ -497,12 +434,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _checked_url(url: object, name: str) -> str:
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{name} must be a string, got {type(url).__name__}")
-    try:
-        return normalise_base_url(url)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name}: {exc}") from None
