@@ -180,7 +180,7 @@ def test_the_docs_redis_block_runs_against_a_real_redis(server, fake, tmp_path, 
     import re
     from pathlib import Path
 
-    page = Path(__file__).resolve().parent.parent / "docs" / "fleets.md"
+    page = Path(__file__).resolve().parents[3] / "docs" / "fleets.md"
     [block] = re.findall(
         r"^```python redis\n(.*?)^```",
         page.read_text(encoding="utf-8"),

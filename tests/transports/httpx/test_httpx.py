@@ -29,7 +29,7 @@ from clarify_auth.httpx import AsyncClient, ClarifyAuth, Client
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
 from conftest import basic_dict, run_bare_python
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SRC = str(ROOT / "src")
 
 

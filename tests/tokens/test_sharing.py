@@ -23,9 +23,15 @@ from clarify_auth import (
     FileTokenCache,
     OAuthClientCredentials,
 )
-from conftest import API_URL, TOKEN_URL, make_oauth, run_bare_python, token_body
+from conftest import (
+    API_URL,
+    TOKEN_URL,
+    make_oauth,
+    run_bare_python,
+    token_body,
+)
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def call_all_at_once(sessions: list[ClarifySession]) -> list[BaseException]:
@@ -406,3 +412,17 @@ def test_credentials_from_another_file_with_the_same_client_share(fake, tmp_path
 
     assert fake.token_requests == 1
     assert Credentials.from_file(first) == Credentials.from_file(second)
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_sessions_differing_only_in_file_cache_share_one_token(fake, tmp_path):
+    """Two sessions of one client, one with a file cache, share the process's token."""
+    fake.on("clarify.selectItems", result={"data": []})
+    ClarifySession(fake.credentials()).rpc("clarify.selectItems")
+    ClarifySession(fake.credentials(), token_cache=FileTokenCache(tmp_path / "tokens")).rpc(
+        "clarify.selectItems"
+    )
+
+    assert fake.token_requests == 1

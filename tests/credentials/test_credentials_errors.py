@@ -12,7 +12,13 @@ from typing import Any
 import pydantic
 import pytest
 
-from clarify_auth import Credentials, CredentialsError, load_credentials
+from clarify_auth import (
+    BasicAuth,
+    Credentials,
+    CredentialsError,
+    OAuthClientCredentials,
+    load_credentials,
+)
 from conftest import SECRET, basic_dict, oauth_dict
 
 
@@ -225,3 +231,44 @@ def test_lone_surrogates_are_named_as_invalid_text():
 
     with pytest.raises(CredentialsError, match=r"^integration: must be valid Unicode text$"):
         Credentials.from_json(text)
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
+    return {
+        "apiUrl": api_url,
+        "integration": "test-integration",
+        "credentials": {
+            "type": "basic-auth",
+            "clientId": "test-integration",
+            "clientSecret": secret,
+        },
+    }
+
+
+@pytest.mark.parametrize("kind", ["basic-auth", "client-credentials"])
+def test_a_client_secret_that_is_not_unicode_text_is_a_credentials_error(kind):
+    r"""A clientSecret with a lone surrogate (valid JSON "\ud800") is a CredentialsError at load."""
+    text = json.dumps(_basic()).replace("test-secret-r2", "test-secret-r2\\ud800")
+    text = text.replace("basic-auth", kind)
+
+    with pytest.raises(CredentialsError, match=r"credentials\.clientSecret: must be valid Unicode"):
+        Credentials.from_json(text)
+
+
+@pytest.mark.parametrize("build", ["basic", "oauth"])
+def test_a_non_unicode_secret_given_directly_is_a_credentials_error(build):
+    """BasicAuth and OAuthClientCredentials refuse a secret that is not text, naming no value."""
+    secret = "test-secret-r2\ud800"
+
+    def make():
+        if build == "basic":
+            return BasicAuth("u", secret)
+        return OAuthClientCredentials(
+            "c", secret, token_url="https://x.example/t", audience="https://x.example/"
+        )
+
+    with pytest.raises(CredentialsError, match="valid Unicode"):
+        make()

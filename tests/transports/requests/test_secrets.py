@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import pickle
 import traceback
@@ -10,11 +11,18 @@ import warnings
 
 import pytest
 import requests
+import responses
 
 import clarify_auth
 from _loopback import Reply
-from clarify_auth import BasicAuth, ClarifySession, Credentials, OAuthClientCredentials, TokenError
-from conftest import BASIC_PASSWORD, SECRET, basic_dict, oauth_dict
+from clarify_auth import (
+    BasicAuth,
+    ClarifySession,
+    Credentials,
+    OAuthClientCredentials,
+    TokenError,
+)
+from conftest import BASIC_PASSWORD, SECRET, basic_dict, make_oauth, oauth_dict, token_body
 
 BASIC_HEADER = base64.b64encode(f"test-integration:{BASIC_PASSWORD}".encode()).decode()
 
@@ -114,8 +122,6 @@ def test_basic_life_cycle_leaks_nothing(server, caplog):
 )
 def test_credentials_errors_leak_nothing(data, tmp_path):
     """Whatever is wrong with a file, its error (and pydantic's own) never quotes a secret."""
-    import json
-
     path = tmp_path / "c.json"
     path.write_text(json.dumps(data))
 
@@ -162,3 +168,18 @@ def test_token_errors_from_network_failures_keep_their_cause_without_secrets(ser
     assert isinstance(info.value.__cause__, requests.ConnectionError)
     assert info.value.status_code is None
     assert secrets_in(describe(info.value), []) == []
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_secret_echoed_as_token_type_is_masked():
+    """A token endpoint that echoes the secret as token_type does not get it into the TokenError."""
+    auth = make_oauth(token_cache=False, attempts=1)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://api.clarify.io/v1/oauth/token",
+                 json=token_body(token_type=SECRET))  # fmt: skip
+        with pytest.raises(TokenError) as caught:
+            auth.token()
+
+    assert SECRET[:12] not in str(caught.value)

@@ -17,7 +17,10 @@ import filelock
 import pytest
 
 from _cache_entries import KEY, NAME, OTHER_KEY, OTHER_UID, entry, warnings_in
-from clarify_auth import FileTokenCache, OAuthClientCredentials
+from clarify_auth import (
+    FileTokenCache,
+    OAuthClientCredentials,
+)
 from clarify_auth.tokens.stores import file_store as _cache
 from clarify_auth.tokens.stores import protocol as _store
 
@@ -298,3 +301,20 @@ def test_a_folder_that_cannot_be_listed_still_gets_the_token(cache, monkeypatch,
 
     assert "cannot remove old temporary files (Input/output error)" in caplog.text
     assert cache.load(KEY).token.access_token.get_secret_value() == "test-token-new"
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_cache_lock_failure_is_a_warning_not_an_exception(fake, tmp_path, caplog):
+    """A lock file the cache cannot open (here a directory) degrades to a warning."""
+    folder = tmp_path / "tokens"
+    folder.mkdir(mode=0o700)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder), shared=False
+    )
+    (folder / f"{auth._lifecycle.store_key.digest[:40]}.lock").mkdir()
+    caplog.set_level(logging.WARNING, logger="clarify_auth")
+
+    assert auth.authorization().startswith("Bearer ")
+    assert caplog.records

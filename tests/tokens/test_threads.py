@@ -9,7 +9,12 @@ from collections import Counter
 import pytest
 
 from _loopback import Reply
-from clarify_auth import ClarifySession, OAuthClientCredentials, TokenError
+from clarify_auth import (
+    ClarifySession,
+    FileTokenCache,
+    OAuthClientCredentials,
+    TokenError,
+)
 
 THREADS = 32
 
@@ -115,3 +120,43 @@ def test_early_refresh_under_load_fetches_once(server, clock, in_background):
     assert server.issued == 2
     assert set(results) <= {"Bearer test-token-1", "Bearer test-token-2"}
     assert auth.authorization() == "Bearer test-token-2"
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_threads_waiting_on_a_cache_locked_fetch_share_its_result(fake, tmp_path):
+    """Threads waiting while the leader waits for the cache lock share its token, not a timeout."""
+    import filelock
+
+    folder = tmp_path / "tokens"
+    folder.mkdir(mode=0o700)
+    auth = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder, lock_timeout=2.5), deadline=0.2
+    )
+    held, release = threading.Event(), threading.Event()
+
+    def hang_holding_the_lock():  # stands in for another process that hangs
+        with filelock.FileLock(folder / f"{auth._lifecycle.store_key.digest[:40]}.lock"):
+            held.set()
+            release.wait(10)
+
+    threading.Thread(target=hang_holding_the_lock, daemon=True).start()
+    assert held.wait(5)
+    outcomes: list[str] = []
+
+    def call():
+        try:
+            auth.token()
+            outcomes.append("token")
+        except TokenError:
+            outcomes.append("TokenError")
+
+    callers = [threading.Thread(target=call) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(10)
+    release.set()
+
+    assert len(set(outcomes)) == 1, outcomes  # everyone shares one result or one error

@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pathlib
 import stat
 import threading
 import time
@@ -13,7 +14,10 @@ import time
 import pytest
 
 from _cache_entries import KEY, NAME, OTHER_KEY, OTHER_UID, entry
-from clarify_auth import FileTokenCache, OAuthClientCredentials
+from clarify_auth import (
+    FileTokenCache,
+    OAuthClientCredentials,
+)
 from clarify_auth.testing import FakeClarify
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
@@ -311,3 +315,51 @@ def test_an_entry_swapped_for_a_symlink_right_after_its_check_is_not_followed(
 
     assert swapped
     assert loaded is None
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_cache_folder_owned_by_another_user_is_refused(fake, tmp_path, caplog):
+    """A world-writable cache folder owned by another user is refused with a warning."""
+    folder = tmp_path / "someone-elses"
+    folder.mkdir()
+    os.chown(folder, 65534, 65534)
+    folder.chmod(0o777)
+    caplog.set_level(logging.WARNING, logger="clarify_auth")
+
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder)
+    ).token()
+
+    assert list(folder.iterdir()) == []  # no token (or lock) written into it
+    assert caplog.records  # and the user is told
+
+
+def test_cache_entry_is_checked_as_opened_not_before(fake, tmp_path, monkeypatch):
+    """An entry swapped for a symlink between the check and the read is not followed."""
+    folder = tmp_path / "tokens"
+    OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder), shared=False
+    ).token()
+    (entry,) = folder.glob("*.json")
+    planted = json.loads(entry.read_text())
+    planted["access_token"] = "planted-token"
+    elsewhere = tmp_path / "planted.json"
+    elsewhere.write_text(json.dumps(planted))
+    real_lstat = pathlib.Path.lstat
+
+    def lstat_then_swap(self):  # the attacker wins the race right after the check
+        info = real_lstat(self)
+        if self == entry:
+            entry.unlink()
+            entry.symlink_to(elsewhere)
+        return info
+
+    monkeypatch.setattr(pathlib.Path, "lstat", lstat_then_swap)
+    header = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder), shared=False
+    ).authorization()
+
+    assert header != "Bearer planted-token"

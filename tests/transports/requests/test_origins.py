@@ -10,12 +10,13 @@ from _loopback import LoopbackServer, Reply
 from clarify_auth import (
     Authenticator,
     BasicAuth,
+    ClarifyAuthError,
     ClarifySession,
     Credentials,
     InsecureTransportError,
     TokenError,
 )
-from conftest import BASIC_PASSWORD, basic_dict, oauth_dict, token_body
+from conftest import BASIC_PASSWORD, basic_dict, make_oauth, oauth_dict, token_body
 
 
 @pytest.fixture
@@ -332,3 +333,72 @@ def test_a_redirect_is_checked_with_the_proxies_requests_rebuilt(no_network, mon
         session.get("go")
 
     assert len(no_network.calls) == 1
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_backslash_url_to_another_origin_carries_no_credentials(basic_creds):
+    """A URL that urlsplit reads as the API but requests sends to another host gets no credentials."""
+    session = ClarifySession(
+        basic_creds, authenticator=BasicAuth("test-integration", BASIC_PASSWORD)
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, "https://evil.example/%5C@api.clarify.io/v1/rpc", body="x")
+        reply = session.get("https://evil.example\\@api.clarify.io/v1/rpc")
+
+    assert reply.request.url.startswith("https://evil.example/")
+    assert "Authorization" not in reply.request.headers
+
+
+def test_backslash_url_cannot_smuggle_plain_http_to_a_remote_host(basic_creds):
+    """Plain http to a remote host is refused even when urlsplit reads the host as loopback."""
+    session = ClarifySession(basic_creds)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, "http://evil.example/%5C@127.0.0.1/x", body="x")
+        with pytest.raises(ClarifyAuthError):
+            session.get("http://evil.example\\@127.0.0.1/x")
+        assert len(mock.calls) == 0
+
+
+def test_uppercase_http_token_url_is_refused_through_a_remote_proxy():
+    """An 'HTTP://' loopback token URL must not send the secret in clear through a remote proxy."""
+    transport = requests.Session()
+    transport.trust_env = False
+    transport.proxies = {"http": "http://proxy.example.corp:3128"}
+    auth = make_oauth(
+        token_url="HTTP://127.0.0.1:9/v1/oauth/token", session=transport, token_cache=False
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.POST, "http://127.0.0.1:9/v1/oauth/token", json=token_body())
+        with pytest.raises(ClarifyAuthError):
+            auth.token()
+        assert len(mock.calls) == 0  # the client secret left, through the remote proxy
+
+
+def test_idn_api_url_requests_carry_authorization():
+    """Requests to an internationalised apiUrl's own origin carry Authorization."""
+    creds = Credentials.from_dict(basic_dict(apiUrl="https://bücher.example/v1/"))
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://xn--bcher-kva.example/v1/rpc", json={})
+        reply = ClarifySession(creds).post("rpc", json={})
+
+    assert reply.request.headers.get("Authorization", "").startswith("Basic ")
+
+
+def test_http_to_https_upgrade_redirect_strips_authorization():
+    """A redirect from http://localhost to https://localhost (another origin) drops Authorization."""
+    creds = Credentials.from_dict(basic_dict(apiUrl="http://localhost/v1/"))
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.POST,
+            "http://localhost/v1/rpc",
+            status=307,
+            headers={"Location": "https://localhost/v1/rpc"},
+        )
+        mock.add(responses.POST, "https://localhost/v1/rpc", json={})
+        ClarifySession(creds).post("rpc", json={})
+        upgraded = mock.calls[1].request
+
+    assert upgraded.url.startswith("https://localhost/")
+    assert "Authorization" not in upgraded.headers

@@ -23,7 +23,7 @@ from clarify_auth import (
 )
 from clarify_auth.testing import FakeClarify
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class DictStore:

@@ -22,7 +22,7 @@ import clarify_auth
 from clarify_auth.cli.main import main
 from conftest import SRC
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _TRY_IT = "clarify-auth fake --write clarify-credentials.json"
 _URL = re.compile(r"listening on (http://127\.0\.0\.1:\d+/v1/)")
 _START_LIMIT_S = 30.0

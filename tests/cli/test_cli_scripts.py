@@ -421,7 +421,7 @@ def test_the_docs_show_the_document_check_json_prints(fake, tmp_path):
     """The docs' example of check --json (cli.md) has the same fields as the real document."""
     import pathlib
 
-    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "cli.md"
     (shown,) = re.findall(
         r"^```json output\n(.*?)^```",
         page.read_text(encoding="utf-8"),

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import responses
 
+from _loopback import LoopbackServer, Reply
 from clarify_auth.cli.main import main
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
+from conftest import basic_dict
 
 
 def run(*argv):
@@ -355,9 +360,7 @@ def test_python_m_runs_the_demo_end_to_end():
 
 def clarify_auth_command(*argv, env=None):
     """Run python -m clarify_auth in a new process, as a shell loop would."""
-    import os
-
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "clarify_auth", *argv],
@@ -431,7 +434,7 @@ def test_no_cache_skips_the_file_cache(fake, tmp_path):
 
 def test_token_json_prints_one_object(fake, tmp_path):
     """--json prints access_token, token_type, scope, whole seconds left and UTC expiry."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     path = fake.write_credentials(tmp_path / "c.json")
     before = datetime.now(timezone.utc)
@@ -454,7 +457,7 @@ def test_token_json_prints_one_object(fake, tmp_path):
 
 def test_token_json_later_shows_less_time_left(fake, tmp_path, monkeypatch):
     """expires_in is what is left now, for a token read back from the cache."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     import clarify_auth.cli.check as cli
 
@@ -543,8 +546,6 @@ def test_usage_errors_are_one_line(capsys):
 
 def test_verbose_leaves_no_handler_behind(fake, tmp_path):
     """-v logs for one run only: the logger is as it was afterwards."""
-    import logging
-
     logger = logging.getLogger("clarify_auth")
     before = (list(logger.handlers), logger.level)
     path = fake.write_credentials(tmp_path / "c.json")
@@ -552,3 +553,65 @@ def test_verbose_leaves_no_handler_behind(fake, tmp_path):
     run("token", "-v", "--credentials", str(path))
 
     assert (list(logger.handlers), logger.level) == before
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), stdout=out), out.getvalue()
+
+
+def test_cli_header_refuses_a_plain_http_remote_basic_api_url(write_json, capsys):
+    """'header' with a basic-auth file whose apiUrl is plain http to a remote host exits 2."""
+    path = write_json(basic_dict(apiUrl="http://api.example.com/v1/"))
+
+    status, out = run_cli("header", "--credentials", str(path))
+
+    assert status == 2
+    assert out == ""
+
+
+def test_cli_4xx_without_an_rfc6749_body_is_not_reported_as_rejected(write_json):
+    """A 404 whose JSON body is not an RFC 6749 error is a failing endpoint (4), not a rejection (3)."""
+    server = LoopbackServer().start()
+    try:
+        server.routes["POST /v1/oauth/token"] = lambda seen: Reply(404, {"message": "no route"})
+        data = basic_dict(apiUrl=server.url + "/v1/")
+        data["credentials"]["type"] = "client-credentials"
+        path = write_json(data)
+
+        status, _ = run_cli("token", "--no-cache", "--credentials", str(path))
+    finally:
+        server.stop()
+
+    assert status == 4
+
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
+    return {
+        "apiUrl": api_url,
+        "integration": "test-integration",
+        "credentials": {
+            "type": "basic-auth",
+            "clientId": "test-integration",
+            "clientSecret": secret,
+        },
+    }
+
+
+def test_cli_header_with_a_non_unicode_secret_exits_2(tmp_path):
+    """`clarify-auth header` on a file whose clientSecret holds a lone surrogate exits 2 (unusable file), not 1."""
+    path = tmp_path / "clarify-credentials.json"
+    path.write_text(json.dumps(_basic()).replace("test-secret-r2", "test-secret-r2\\ud800"))
+    done = subprocess.run(
+        [sys.executable, "-m", "clarify_auth", "header", "--no-cache", "--credentials", str(path)],
+        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "test-secret-r2" not in done.stderr + done.stdout

@@ -10,11 +10,16 @@ import pickle
 import signal
 import stat
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 import clarify_auth
-from clarify_auth import ClarifySession, FileTokenCache, OAuthClientCredentials
+from clarify_auth import (
+    ClarifySession,
+    FileTokenCache,
+    OAuthClientCredentials,
+)
 from clarify_auth.testing import FakeClarify
 from conftest import SECRET
 
@@ -416,3 +421,29 @@ def test_early_refresh_is_shared_too(fake, cache):
     assert renewed == taken
     assert renewed.startswith("Bearer fake-token-2-")
     assert fake.token_requests == 2
+
+
+# -- attacks an adversarial review found, beside the behaviour they attack --
+
+
+def test_expires_at_of_a_token_from_the_file_cache_is_its_own(fake, tmp_path):
+    """A token another process stored 3500 s ago reports the expiry it has, not a fresh lifetime."""
+    folder = tmp_path / "tokens"
+    first = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder), shared=False
+    )
+    first.token()
+    (entry,) = folder.glob("*.json")
+    stored = json.loads(entry.read_text())
+    stored["refresh_at"] -= 3500  # as if written by a process 3500 s ago
+    stored["expires_at"] -= 3500
+    stored["token_expires_at"] -= 3500
+    entry.write_text(json.dumps(stored))
+
+    token = OAuthClientCredentials.from_credentials(
+        fake.credentials(), token_cache=FileTokenCache(folder), shared=False
+    ).token()
+
+    assert fake.token_requests == 1  # it did come from the file
+    left = (token.expires_at - datetime.now(timezone.utc)).total_seconds()
+    assert left < 200  # about 100 s are left, not 3600
