@@ -504,6 +504,9 @@ def test_tokens_that_live_for_days_are_shared(server, redis_client, fake, days):
     ],
     ids=["query", "unix-query", "percent-encoded"],
 )
+# redis-py 5.0 (the floor) leaves the socket of a failed unix connect unclosed.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_no_form_of_a_password_in_the_url_is_ever_shown(fake, caplog, url):
     """A password in the query string or percent-encoded: not in repr, describe() or the logs."""
     store = RedisTokenCache(url)
