@@ -206,3 +206,11 @@ def all_logs(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG, logger="urllib3")
     caplog.set_level(logging.DEBUG, logger="clarify_auth")
     return caplog
+
+
+@pytest.fixture
+def loopback():
+    """A bare loopback server whose answers a test scripts (no Clarify routes)."""
+    server = LoopbackServer().start()
+    yield server
+    server.stop()

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import responses
 
+from _hostile import basic_file
 from _loopback import LoopbackServer, Reply
 from clarify_auth.cli.main import main
 from clarify_auth.testing import FakeClarify, forget_shared_tokens
-from conftest import basic_dict
+from conftest import SRC, basic_dict
 
 
 def run(*argv):
@@ -589,25 +590,10 @@ def test_cli_4xx_without_an_rfc6749_body_is_not_reported_as_rejected(write_json)
     assert status == 4
 
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
-    return {
-        "apiUrl": api_url,
-        "integration": "test-integration",
-        "credentials": {
-            "type": "basic-auth",
-            "clientId": "test-integration",
-            "clientSecret": secret,
-        },
-    }
-
-
 def test_cli_header_with_a_non_unicode_secret_exits_2(tmp_path):
     """`clarify-auth header` on a file whose clientSecret holds a lone surrogate exits 2 (unusable file), not 1."""
     path = tmp_path / "clarify-credentials.json"
-    path.write_text(json.dumps(_basic()).replace("test-secret-r2", "test-secret-r2\\ud800"))
+    path.write_text(json.dumps(basic_file()).replace("test-secret-r2", "test-secret-r2\\ud800"))
     done = subprocess.run(
         [sys.executable, "-m", "clarify_auth", "header", "--no-cache", "--credentials", str(path)],
         env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import clarify_auth
+from _hostile import basic_file
 from clarify_auth import Credentials, CredentialsError
 from conftest import BASIC_PASSWORD, SECRET, basic_dict, oauth_dict
 
@@ -444,18 +445,6 @@ def test_from_dict_names_the_kind_of_odd_values():
 # -- attacks an adversarial review found, beside the behaviour they attack --
 
 
-def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
-    return {
-        "apiUrl": api_url,
-        "integration": "test-integration",
-        "credentials": {
-            "type": "basic-auth",
-            "clientId": "test-integration",
-            "clientSecret": secret,
-        },
-    }
-
-
 @pytest.mark.parametrize(
     "api_url",
     [
@@ -468,12 +457,12 @@ def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secr
 def test_an_api_url_with_whitespace_or_control_characters_is_refused(api_url):
     """An apiUrl with CR/LF, tab, space or NUL is not an absolute http(s) URL: CredentialsError at load."""
     with pytest.raises(CredentialsError, match="apiUrl"):
-        Credentials.from_dict(_basic(api_url))
+        Credentials.from_dict(basic_file(api_url))
 
 
 def test_api_url_given_under_both_names_is_ambiguous():
     """A file with both apiUrl and api_url (different hosts) is as ambiguous as a duplicate key: CredentialsError."""
-    data = _basic()
+    data = basic_file()
     data["api_url"] = "https://evil.example/v1/"
     with pytest.raises(CredentialsError):
         Credentials.from_dict(data)

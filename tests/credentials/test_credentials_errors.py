@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from _hostile import basic_file
 from clarify_auth import (
     BasicAuth,
     Credentials,
@@ -236,22 +237,10 @@ def test_lone_surrogates_are_named_as_invalid_text():
 # -- attacks an adversarial review found, beside the behaviour they attack --
 
 
-def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
-    return {
-        "apiUrl": api_url,
-        "integration": "test-integration",
-        "credentials": {
-            "type": "basic-auth",
-            "clientId": "test-integration",
-            "clientSecret": secret,
-        },
-    }
-
-
 @pytest.mark.parametrize("kind", ["basic-auth", "client-credentials"])
 def test_a_client_secret_that_is_not_unicode_text_is_a_credentials_error(kind):
     r"""A clientSecret with a lone surrogate (valid JSON "\ud800") is a CredentialsError at load."""
-    text = json.dumps(_basic()).replace("test-secret-r2", "test-secret-r2\\ud800")
+    text = json.dumps(basic_file()).replace("test-secret-r2", "test-secret-r2\\ud800")
     text = text.replace("basic-auth", kind)
 
     with pytest.raises(CredentialsError, match=r"credentials\.clientSecret: must be valid Unicode"):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import anyio
 import httpx
@@ -15,6 +12,7 @@ import pytest
 
 import clarify_auth
 import clarify_auth.transports.httpx.auth
+from _hostile import rpc_in_a_child
 from _loopback import LoopbackServer, Reply
 from clarify_auth import (
     Authenticator,
@@ -394,61 +392,7 @@ def test_the_same_token_under_asyncio_and_trio(fake):
 # -- attacks an adversarial review found, beside the behaviour they attack --
 
 
-def _child(api_url: str, case: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _RUN_IN_A_CHILD, api_url, case],
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "NO_PROXY": "*"},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
-
-
-@pytest.fixture
-def loopback():
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
-
-
-SRC = str(Path(__file__).resolve().parents[3] / "src")
-
-
-_RUN_IN_A_CHILD = r"""
-import asyncio, sys
-import clarify_auth
-from clarify_auth import Credentials
-from clarify_auth.httpx import AsyncClient, Client
-api_url, case = sys.argv[1], sys.argv[2]
-creds = Credentials.from_dict({"apiUrl": api_url, "integration": "test-integration",
-    "credentials": {"type": "basic-auth", "clientId": "test-integration",
-                    "clientSecret": "test-secret-r2"}})
-if case in ("session", "httpx"):
-    make = clarify_auth.ClarifySession if case == "session" else Client
-    with make(creds) as client:
-        try:
-            client.rpc("clarify.selectItems")
-        except clarify_auth.RPCError:
-            print("RPCError")
-        except BaseException as exc:
-            print(type(exc).__name__)
-else:
-    client = AsyncClient(creds)
-    for _ in range(2):  # bounded: two loops
-        loop = asyncio.new_event_loop()
-        try:
-            print(loop.run_until_complete(client.rpc("clarify.selectItems")))
-        except BaseException as exc:
-            print(type(exc).__name__)
-        finally:
-            # What asyncio's documentation asks of a loop closed by hand (and what
-            # asyncio.run, anyio.run and trio.run do): finalise async generators.
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-"""
-
-
 def test_async_client_serves_a_second_event_loop_after_run_until_complete(loopback):
     """AsyncClient serves a second hand-made loop when the first finalised its async generators."""
     loopback.routes["POST /v1/rpc"] = lambda _: Reply(200, {"jsonrpc": "2.0", "id": 1, "result": 7})
-    assert _child(loopback.url + "/v1/", "loops") == ["7", "7"]
+    assert rpc_in_a_child(loopback.url + "/v1/", "loops") == ["7", "7"]

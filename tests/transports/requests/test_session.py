@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 import responses
 
 import clarify_auth
+from _hostile import basic_file, rpc_in_a_child
 from _loopback import LoopbackServer, Reply
 from clarify_auth import (
     BasicAuth,
@@ -616,79 +614,13 @@ def test_a_401_on_a_file_upload_drops_the_token(server, tmp_path):
 # -- attacks an adversarial review found, beside the behaviour they attack --
 
 
-def _basic(api_url: str = "https://api.clarify.io/v1/", secret: str = "test-secret-r2") -> dict:  # noqa: S107
-    return {
-        "apiUrl": api_url,
-        "integration": "test-integration",
-        "credentials": {
-            "type": "basic-auth",
-            "clientId": "test-integration",
-            "clientSecret": secret,
-        },
-    }
-
-
 @pytest.mark.parametrize("build", ["session", "httpx"])
 def test_an_api_version_with_non_ascii_digits_is_refused_at_construction(build):
     """Arabic-Indic digits are not MAJOR.MINOR: ValueError at construction, not garbage on send."""
-    creds = Credentials.from_dict(_basic())
+    creds = Credentials.from_dict(basic_file())
     make = clarify_auth.ClarifySession if build == "session" else Client
     with pytest.raises(ValueError, match="api_version"):
         make(creds, api_version="\u0661.\u0661")
-
-
-def _child(api_url: str, case: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _RUN_IN_A_CHILD, api_url, case],
-        env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin", "NO_PROXY": "*"},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.split()
-
-
-@pytest.fixture
-def loopback():
-    server = LoopbackServer().start()
-    yield server
-    server.stop()
-
-
-SRC = str(Path(__file__).resolve().parents[3] / "src")
-
-
-_RUN_IN_A_CHILD = r"""
-import asyncio, sys
-import clarify_auth
-from clarify_auth import Credentials
-from clarify_auth.httpx import AsyncClient, Client
-api_url, case = sys.argv[1], sys.argv[2]
-creds = Credentials.from_dict({"apiUrl": api_url, "integration": "test-integration",
-    "credentials": {"type": "basic-auth", "clientId": "test-integration",
-                    "clientSecret": "test-secret-r2"}})
-if case in ("session", "httpx"):
-    make = clarify_auth.ClarifySession if case == "session" else Client
-    with make(creds) as client:
-        try:
-            client.rpc("clarify.selectItems")
-        except clarify_auth.RPCError:
-            print("RPCError")
-        except BaseException as exc:
-            print(type(exc).__name__)
-else:
-    client = AsyncClient(creds)
-    for _ in range(2):  # bounded: two loops
-        loop = asyncio.new_event_loop()
-        try:
-            print(loop.run_until_complete(client.rpc("clarify.selectItems")))
-        except BaseException as exc:
-            print(type(exc).__name__)
-        finally:
-            # What asyncio's documentation asks of a loop closed by hand (and what
-            # asyncio.run, anyio.run and trio.run do): finalise async generators.
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-"""
 
 
 @pytest.mark.parametrize("build", ["session", "httpx"])
@@ -698,4 +630,4 @@ def test_rpc_on_a_deeply_nested_answer_raises_an_rpc_error(loopback, build):
     loopback.routes["POST /v1/rpc"] = lambda _: Reply(
         200, body=body, headers={"Content-Type": "application/json"}
     )
-    assert _child(loopback.url + "/v1/", build) == ["RPCError"]
+    assert rpc_in_a_child(loopback.url + "/v1/", build) == ["RPCError"]
