@@ -206,6 +206,8 @@ class TricklingServer:
         self.port = self.listener.getsockname()[1]
         self.open = 0
         self.accepted = 0
+        self.reused = 0  # "reused": requests that came on a connection kept alive
+        self._waiting_for_a_retry = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -244,9 +246,23 @@ class TricklingServer:
         try:
             _read_request(conn)
             if self.phase == "reused":
-                # A quick 503 on a connection kept alive; the retry comes on it.
-                conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\n{}")
-                _read_request(conn)
+                with self._lock:
+                    # A retry that came on a new connection (the client did not
+                    # reuse the kept-alive one): trickle on it at once.
+                    quick = self._waiting_for_a_retry == 0
+                    self._waiting_for_a_retry += quick
+                if quick:
+                    # A quick 503 on a connection kept alive; the retry comes on it.
+                    conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\n{}")
+                    try:
+                        retried_here = _read_request(conn)
+                    finally:
+                        with self._lock:
+                            self._waiting_for_a_retry -= 1
+                    if not retried_here:
+                        return  # the client closed it, or sent its retry elsewhere
+                    with self._lock:
+                        self.reused += 1
             conn.sendall(start)
             for _ in range(300):  # bounded: 60 s at most
                 if self._stop.is_set():
@@ -269,8 +285,8 @@ class TricklingServer:
         return self.open
 
 
-def _read_request(conn: socket.socket) -> None:
-    """Read one whole request (headers, then a Content-Length body), within 5 s."""
+def _read_request(conn: socket.socket) -> bool:
+    """Read one whole request (headers, then a Content-Length body), within 5 s; False if none came."""
     conn.settimeout(5)
     data = b""
     for _ in range(1000):  # bounded: a token request is a few hundred bytes
@@ -278,7 +294,7 @@ def _read_request(conn: socket.socket) -> None:
             break
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return False
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = 0
@@ -291,9 +307,10 @@ def _read_request(conn: socket.socket) -> None:
             break
         chunk = conn.recv(65536)
         if not chunk:
-            return
+            return False
         body += chunk
     conn.settimeout(None)
+    return True
 
 
 def threads_alive() -> set[int | None]:
