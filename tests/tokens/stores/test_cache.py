@@ -340,7 +340,7 @@ def test_cache_pickles_and_travels_with_an_authenticator(fake, cache):
     copy = pickle.loads(pickle.dumps(auth))
     cache_copy = pickle.loads(pickle.dumps(cache))
 
-    assert copy._cache.path == cache.path
+    assert copy.token_cache.path == cache.path
     assert (cache_copy.path, cache_copy.lock_timeout) == (cache.path, 30.0)
     assert repr(cache) == f"FileTokenCache(path={str(cache.path)!r})"
     assert copy.authorization() == auth.authorization()

@@ -243,8 +243,8 @@ def test_close_closes_the_authenticator_it_made_only(fake):
     owning.rpc("clarify.selectItems")
     owning.close()
 
-    assert given._http is not None  # type: ignore[attr-defined]
-    assert owning.authenticator._http is None  # type: ignore[attr-defined]
+    assert given._token_http.is_open  # type: ignore[attr-defined]
+    assert not owning.authenticator._token_http.is_open  # type: ignore[attr-defined]
     given.close()  # type: ignore[attr-defined]
 
 

@@ -532,7 +532,7 @@ def test_fast_path_sets_the_header_as_requests_would(oauth_creds):
     assert dict(fast.headers) == dict(normal.headers)
     assert fast.headers["AUTHORIZATION"] == "Bearer test-token-1"
     assert list(fast.headers.keys()).count("Authorization") == 1
-    assert fast.hooks["response"] == [auth._retry_after_401]
+    assert fast.hooks["response"] == [auth._hook]
 
 
 def test_fast_path_with_a_replaced_header_mapping(oauth_creds):

@@ -183,11 +183,11 @@ def test_close_closes_owned_authenticator(oauth_creds, mocked):
     """Closing the session closes the token connections of the authenticator it made."""
     session = ClarifySession(oauth_creds)
     session.authenticator.token()
-    assert session.authenticator._http is not None
+    assert session.authenticator._token_http.is_open
 
     session.close()
 
-    assert session.authenticator._http is None
+    assert not session.authenticator._token_http.is_open
 
 
 def test_close_leaves_a_borrowed_authenticator_alone(oauth_creds, mocked):
@@ -198,10 +198,10 @@ def test_close_leaves_a_borrowed_authenticator_alone(oauth_creds, mocked):
     with ClarifySession(oauth_creds, authenticator=auth):
         pass
 
-    assert auth._http is not None
+    assert auth._token_http.is_open
     auth.close()
     auth.close()
-    assert auth._http is None
+    assert not auth._token_http.is_open
 
 
 # -- URLs and timeouts --------------------------------------------------------------------------

@@ -194,7 +194,7 @@ class ClarifyAuth(httpx.Auth):
             isinstance(authenticator, OAuthClientCredentials)
             and isinstance(client, kind)
             # An authenticator given its own requests.Session keeps using it.
-            and authenticator._session is None  # noqa: SLF001 - the SDK's own class
+            and authenticator._token_http.given is None  # noqa: SLF001 - the SDK's own class
         ):
             return authenticator, client
         return None
@@ -207,7 +207,7 @@ class ClarifyAuth(httpx.Auth):
         authenticator, client = native
         transport = token_requests.transport_for(client, authenticator.token_url)
         endpoint = authenticator._endpoint  # noqa: SLF001 - the SDK's own authenticator
-        return authenticator._current_via(  # noqa: SLF001
+        return authenticator._tokens.current(  # noqa: SLF001
             lambda: token_requests.fetch(endpoint, transport)  # type: ignore[arg-type]
         ).header
 
@@ -219,10 +219,11 @@ class ClarifyAuth(httpx.Auth):
         authenticator, client = native
         transport = token_requests.transport_for(client, authenticator.token_url)
         endpoint = authenticator._endpoint  # noqa: SLF001 - the SDK's own authenticator
+        tokens = authenticator._tokens  # noqa: SLF001 - the SDK's own authenticator
         entry = await refresh_or_wait_async(
-            authenticator._lifecycle,  # noqa: SLF001
+            tokens.lifecycle,
             lambda: token_requests.afetch(endpoint, transport),  # type: ignore[arg-type]
-            wait_s=authenticator._wait_bound(),  # noqa: SLF001
+            wait_s=tokens.wait_bound(),
             sleep=anyio.sleep,
         )
         return entry.header

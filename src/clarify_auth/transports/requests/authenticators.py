@@ -6,7 +6,7 @@ import abc
 import base64
 import importlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 import requests.auth
@@ -15,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import Origin, check_transport, normalise_base_url, origin_of, origin_prefix
-from clarify_auth.credentials.model import BasicAuthCredentials, Credentials
+from clarify_auth.credentials.model import BasicAuthCredentials, ClientCredentials, Credentials
 from clarify_auth.tokens.lifecycle import TokenCounters
 
 if TYPE_CHECKING:
@@ -202,12 +202,7 @@ class BasicAuth(Authenticator):
         options.pop("shared", None)
         if options:
             raise TypeError(f"BasicAuth takes no options, got {', '.join(sorted(options))}")
-        inner = credentials.credentials
-        if not isinstance(inner, BasicAuthCredentials):
-            raise CredentialsError(
-                "credentials.type: is 'client-credentials'; BasicAuth needs 'basic-auth' "
-                "credentials (use OAuthClientCredentials or Authenticator.from_credentials)"
-            )
+        inner = inner_credentials(credentials, BasicAuthCredentials, "BasicAuth")
         return cls(inner.client_id, inner.client_secret, api_url=credentials.api_url)
 
     def authorization(self) -> str:
@@ -233,6 +228,31 @@ class BasicAuth(Authenticator):
     def __hash__(self) -> int:
         """Hash by user name only."""
         return hash((BasicAuth, self.username))
+
+
+_T = TypeVar("_T", ClientCredentials, BasicAuthCredentials)
+# What each kind of inner credentials is called in the file, and who takes the other kind.
+_KINDS = {
+    ClientCredentials: ("client-credentials", "OAuthClientCredentials"),
+    BasicAuthCredentials: ("basic-auth", "BasicAuth"),
+}
+
+
+def inner_credentials(credentials: Credentials, kind: type[_T], taker: str) -> _T:
+    """``credentials.credentials`` if it is of ``kind``; else raise naming the type and the way out.
+
+    Raises:
+        CredentialsError: The file holds the other type of credentials.
+    """
+    inner = credentials.credentials
+    if not isinstance(inner, kind):
+        wanted, _ = _KINDS[kind]
+        found, other = _KINDS[type(inner)]
+        raise CredentialsError(
+            f"credentials.type: is {found!r}; {taker} needs {wanted!r} credentials "
+            f"(use {other} or Authenticator.from_credentials)"
+        )
+    return inner
 
 
 def _set_authorization(r: requests.PreparedRequest, value: str) -> None:

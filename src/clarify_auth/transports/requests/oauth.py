@@ -8,36 +8,19 @@ a 401, and the ``requests.Session`` that carries token requests.
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import time
-import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 from requests.structures import CaseInsensitiveDict
 
-from clarify_auth._config import (
-    TimeoutSpec,
-    checked_timeout,
-)
-from clarify_auth._errors import ClarifyAuthError, CredentialsError, shortened
+from clarify_auth._errors import ClarifyAuthError, shortened
 from clarify_auth.credentials.model import ClientCredentials, Credentials
-from clarify_auth.tokens.clock import suspend_aware_clock
-from clarify_auth.tokens.lifecycle import (
-    TokenCounters,
-    TokenLifecycle,
-    lifecycle_key,
-    shared_lifecycle,
-)
-from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
-from clarify_auth.transports.requests.authenticators import Authenticator
-from clarify_auth.transports.requests.oauth_checks import checked_settings, lock_timeout
+from clarify_auth.transports.requests.authenticators import Authenticator, inner_credentials
+from clarify_auth.transports.requests.oauth_checks import checked_parts
 from clarify_auth.transports.requests.retry_401 import retry_after_401
-from clarify_auth.transports.requests.token_requests import (
-    DEFAULT_TOKEN_TIMEOUT,
-    TokenEndpoint,
-    new_token_http_session,
-)
+from clarify_auth.transports.requests.token_http import TokenHTTP
+from clarify_auth.transports.requests.token_requests import DEFAULT_TOKEN_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,7 +29,10 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
     from typing_extensions import Unpack
 
-    from clarify_auth.tokens.token import AccessToken, CachedToken
+    from clarify_auth._config import TimeoutSpec
+    from clarify_auth.tokens.counters import TokenCounters
+    from clarify_auth.tokens.stores.protocol import TokenStore
+    from clarify_auth.tokens.token import AccessToken
     from clarify_auth.transports.requests.options import OAuthOptions
 
 __all__ = ["OAuthClientCredentials"]
@@ -55,22 +41,16 @@ logger = logging.getLogger("clarify_auth")
 
 _DEFAULT_ATTEMPTS = 4
 _DEFAULT_DEADLINE_S = 60.0
-# Waiting for another thread's token request never outlasts its own deadline by more.
-_WAIT_SLACK_S = 2.0
-# requests copies these from a ClarifySession onto its token requests.
-_TRANSPORT_SETTINGS = ("proxies", "verify", "cert", "trust_env")
 
 
 class OAuthClientCredentials(Authenticator):
     """OAuth 2.0 client-credentials tokens, shared, cached and refreshed ahead of expiry.
 
     - One token for every authenticator in the process with the same token URL,
-      client ID, audience and secret (``shared=False`` keeps a private one), and
-      one token request however many threads need a token at once; they share
-      its result or its error.
-    - The token is reused until shortly before ``expires_in`` runs out, counted
-      on a clock that keeps running while the machine sleeps. Ahead of that (by
-      a quarter of the lifetime, at most 5 minutes) one caller starts a refresh
+      client ID, audience and secret (``shared=False`` keeps a private one), and one
+      token request however many threads need it; they share its result or error.
+    - Reused until shortly before ``expires_in`` runs out, on a clock that counts
+      sleep; a quarter of the lifetime early (at most 5 minutes) one caller refreshes
       in the background while everyone keeps using the still-valid token.
     - Transient failures are retried with capped exponential backoff and jitter,
       honouring ``Retry-After``; a rejected client raises :class:`TokenError` at once.
@@ -136,68 +116,31 @@ class OAuthClientCredentials(Authenticator):
         session: requests.Session | None = None,
     ) -> None:
         """Check the options; no token is fetched until one is needed."""
-        secret, token_url, token_cache = checked_settings(
-            client_id, client_secret, token_url, audience, attempts, deadline, session, token_cache
-        )
         self._restrict_to(api_url)
-        self._endpoint = TokenEndpoint(
+        self._endpoint, self._tokens = checked_parts(
+            client_id,
+            client_secret,
             token_url=token_url,
-            client_id=client_id,
-            client_secret=secret,
             audience=audience,
-            timeout=checked_timeout(timeout, what="OAuthClientCredentials: timeout"),
+            timeout=timeout,
             attempts=attempts,
-            deadline=float(deadline),
-            clock=clock or suspend_aware_clock(),
-            sleep=sleep or time.sleep,
+            deadline=deadline,
+            clock=clock,
+            sleep=sleep,
+            token_cache=token_cache,
+            shared=shared,
+            background=refresh_in_background,
+            session=session,
         )
-        self._injected_clock = clock
-        self._cache = token_cache or None
-        self._shared = bool(shared)
-        self._session = session
-        self._refresh_in_background = refresh_in_background
-        self._settings_from: Callable[[], requests.Session | None] = _nothing
-        self._lifecycle = self._find_lifecycle()
+        self._token_http = TokenHTTP(session)
         self._reset_runtime_state()
 
-    def _find_lifecycle(self) -> TokenLifecycle:
-        """This client's lifecycle: the process's shared one, or a private one."""
-        endpoint, cache = self._endpoint, self._cache
-        store_key = StoreKey(
-            endpoint.token_url, endpoint.client_id, endpoint.audience, endpoint.client_secret
-        )
-
-        def create() -> TokenLifecycle:
-            return TokenLifecycle(
-                clock=endpoint.clock,
-                store=cache,
-                store_key=store_key,
-                token_url=endpoint.token_url,
-                hold_s=endpoint.deadline,
-            )
-
-        if not self._shared:
-            return create()
-        key = lifecycle_key(
-            endpoint.token_url,
-            endpoint.client_id,
-            endpoint.audience,
-            endpoint.client_secret,
-            # An injected clock shares only with itself; every default clock is one.
-            clock=self._injected_clock,
-        )
-        lifecycle = shared_lifecycle(key, create)
-        if cache is not None:
-            lifecycle.use_store(cache, store_key)
-        endpoint.clock = lifecycle.clock  # deadlines must be read on the clock they were set on
-        return lifecycle
-
     def _reset_runtime_state(self) -> None:
-        """Create what must never be shared with a fork or carried in a pickle."""
-        self._clock = self._lifecycle.clock
-        self._hook = self._retry_after_401  # bound once, not per request
-        self._http: requests.Session | None = None
-        _LIVE_AUTHENTICATORS.add(self)
+        """Set what must never be carried in a pickle: the hot path's shortcuts."""
+        self._lifecycle = lifecycle = self._tokens.lifecycle
+        # Deadlines must be read on the clock they were set on: the lifecycle's.
+        self._endpoint.clock = self._clock = lifecycle.clock
+        self._hook = functools.partial(retry_after_401, self)  # made once, not per request
 
     @classmethod
     def from_credentials(
@@ -207,12 +150,7 @@ class OAuthClientCredentials(Authenticator):
 
         The authenticator signs requests to the origin of ``credentials.api_url`` only.
         """
-        inner = credentials.credentials
-        if not isinstance(inner, ClientCredentials):
-            raise CredentialsError(
-                "credentials.type: is 'basic-auth'; OAuthClientCredentials needs "
-                "'client-credentials' credentials (use BasicAuth or Authenticator.from_credentials)"
-            )
+        inner = inner_credentials(credentials, ClientCredentials, "OAuthClientCredentials")
         options.setdefault("api_url", credentials.api_url)
         return cls(
             inner.client_id,
@@ -245,21 +183,20 @@ class OAuthClientCredentials(Authenticator):
     @property
     def token_cache(self) -> TokenStore | None:
         """The store this authenticator was given (or the environment chose), or ``None``."""
-        return self._cache
+        return self._tokens.store
 
     @property
     def counters(self) -> TokenCounters:
         """What this client's token cost this process so far: fetches, hits, store failures.
 
-        Shared by every authenticator of this process with the same client
-        (they share one token).
+        Shared by the process's authenticators of this client (they share one token).
         """
         return self._lifecycle.counters()
 
     @property
     def shared(self) -> bool:
         """Whether the token is shared with this process's other authenticators of this client."""
-        return self._shared
+        return self._tokens.shared
 
     def __repr__(self) -> str:
         """Show the client ID and token URL, never the secret or token."""
@@ -274,14 +211,14 @@ class OAuthClientCredentials(Authenticator):
             TokenError: No token could be obtained.
         """
         try:
-            return self._current().token
+            return self._tokens.current(self._fetch).token
         except ClarifyAuthError as exc:
             raise shortened(exc) from exc.__cause__
 
     def authorization(self) -> str:
         """Return ``"Bearer <token>"``, fetching a token only when needed."""
         try:
-            return self._current().header
+            return self._tokens.current(self._fetch).header
         except ClarifyAuthError as exc:
             raise shortened(exc) from exc.__cause__
 
@@ -299,70 +236,21 @@ class OAuthClientCredentials(Authenticator):
 
     def cached_authorization(self) -> str | None:
         """``"Bearer <token>"`` if the token needs no refresh yet, else ``None`` (no I/O)."""
-        lifecycle = self._lifecycle
-        entry = lifecycle.entry
-        if entry is not None and lifecycle.clock() < entry.refresh_at:
-            lifecycle.process_hits += 1
-            return entry.header
-        return None
+        entry = self._tokens.cached()
+        return None if entry is None else entry.header
 
     def refused(self, header: str) -> bool:
         """Drop the token in ``header`` if it is still current; a Bearer header may be retried."""
-        if not header.startswith("Bearer "):
-            return False
-        self._lifecycle.invalidate_if_current(header)
-        return True
-
-    def _current(self) -> CachedToken:
-        return self._current_via(self._fetch)
-
-    def _current_via(self, fetch: Callable[[], tuple[AccessToken, float]]) -> CachedToken:
-        """The current token, fetched through ``fetch`` when needed (a transport's own)."""
-        lifecycle = self._lifecycle
-        entry = lifecycle.entry
-        if entry is not None and lifecycle.clock() < entry.refresh_at:
-            lifecycle.process_hits += 1
-            return entry
-        return lifecycle.refresh_or_wait(
-            fetch, background=self._refresh_in_background, wait_s=self._wait_bound()
-        )
-
-    def _wait_bound(self) -> float:
-        """The longest a caller waits for a token: a store's lock, then a whole fetch."""
-        store = self._lifecycle.store
-        lock_wait = lock_timeout(store) if store is not None else 0.0
-        return lock_wait + self._endpoint.deadline + _WAIT_SLACK_S
+        return self._tokens.refused(header)
 
     def _fetch(self) -> tuple[AccessToken, float]:
-        return self._endpoint.fetch(self._token_http())
-
-    def _token_http(self) -> requests.Session:
-        """The session that carries token requests, set up as the user's own would be."""
-        if self._session is not None:
-            return self._session
-        http = self._http
-        if http is None:
-            http = self._http = new_token_http_session()
-        source = self._settings_from()
-        if source is not None:
-            # Read at each token request: the user may set them after building the session.
-            for name in _TRANSPORT_SETTINGS:
-                setattr(http, name, getattr(source, name))
-        return http
-
-    def _take_transport_settings_from(self, session: requests.Session) -> None:
-        """Send token requests with ``session``'s proxies, verify, cert and trust_env."""
-        if self._session is None:
-            self._settings_from = weakref.ref(session)
+        return self._endpoint.fetch(self._token_http.session())
 
     def close(self) -> None:
         """Close the connections used for token requests (the token stays cached)."""
-        http, self._http = self._http, None
-        if http is not None:
-            http.close()
+        self._token_http.close()
 
-    # -- 401: drop the token, fetch anew, retry once ------------------------
-
+    # -- signing: the header, and one retry after a 401 -----------------------
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """Attach the bearer token and arrange one retry after a 401.
 
@@ -376,7 +264,7 @@ class OAuthClientCredentials(Authenticator):
         lifecycle = self._lifecycle
         entry = lifecycle.entry
         if entry is None or self._clock() >= entry.refresh_at:
-            entry = self._current()
+            entry = self._tokens.current(self._fetch)
         else:
             lifecycle.process_hits += 1
         headers = r.headers
@@ -390,47 +278,17 @@ class OAuthClientCredentials(Authenticator):
             hooks.append(self._hook)
         return r
 
-    def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        return retry_after_401(self, response, **kwargs)
-
     # -- pickle ----------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        """Carry the settings and the current token, never locks or connections.
-
-        The token travels as its remaining lifetime plus the wall-clock time of
-        pickling; the copy rebases it on its own clock.
-        """
-        runtime = {"_lifecycle", "_http", "_clock", "_hook", "_settings_from"}
-        state = {key: value for key, value in self.__dict__.items() if key not in runtime}
-        state["_carried_token"] = self._lifecycle.export()
-        return state
+        """Carry the settings and the token (see ``ClientTokens``), never locks or connections."""
+        return {key: value for key, value in self.__dict__.items() if key not in _RUNTIME}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Join this process's shared token (or make one); keep the carried token if better."""
-        carried = state.pop("_carried_token", None)
         self.__dict__.update(state)
-        self._endpoint.clock = self._injected_clock or suspend_aware_clock()
-        self._settings_from = _nothing
-        self._lifecycle = self._find_lifecycle()
         self._reset_runtime_state()
-        if carried is not None:
-            self._lifecycle.adopt(carried)
 
 
-def _nothing() -> None:
-    return None
-
-
-# Every live OAuth authenticator, so that a forked child gets token
-# connections of its own instead of sharing the parent's sockets.
-_LIVE_AUTHENTICATORS: weakref.WeakSet[OAuthClientCredentials] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for authenticator in list(_LIVE_AUTHENTICATORS):
-        authenticator._http = None  # noqa: SLF001 - our own class
-
-
-if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows only
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+# What _reset_runtime_state sets again after unpickling.
+_RUNTIME = frozenset({"_lifecycle", "_clock", "_hook"})

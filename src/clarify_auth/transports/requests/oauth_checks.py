@@ -1,22 +1,82 @@
-"""The checks an OAuth authenticator makes of its settings before anything is sent."""
+"""The checks an OAuth authenticator makes of its settings, and the parts built from them.
+
+Nothing is sent: a bad setting raises naming the setting, and good ones become
+the :class:`TokenEndpoint` (how token requests go) and the
+:class:`ClientTokens` (the client's token in this process).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Literal
 
 import requests
 
-from clarify_auth._config import is_positive_number
+from clarify_auth._config import checked_timeout, is_positive_number
 from clarify_auth._errors import ConfigurationError, CredentialsError
 from clarify_auth._urls import check_transport, normalise_base_url
+from clarify_auth.tokens.client_tokens import ClientTokens
+from clarify_auth.tokens.clock import suspend_aware_clock
 from clarify_auth.tokens.stores.environment import token_cache_from_environment
-from clarify_auth.tokens.stores.protocol import TokenStore
+from clarify_auth.tokens.stores.protocol import StoreKey, TokenStore
 from clarify_auth.transports.requests.authenticators import _secret
+from clarify_auth.transports.requests.token_requests import TokenEndpoint
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import SecretStr
 
-__all__ = ["checked_settings", "lock_timeout"]
+    from clarify_auth._config import TimeoutSpec
+
+__all__ = ["checked_parts", "checked_settings"]
+
+
+def checked_parts(
+    client_id: str,
+    client_secret: str | SecretStr,
+    *,
+    token_url: str,
+    audience: str,
+    timeout: TimeoutSpec,
+    attempts: int,
+    deadline: float,
+    clock: Callable[[], float] | None,
+    sleep: Callable[[float], None] | None,
+    token_cache: TokenStore | Literal[False] | None,
+    shared: bool,
+    background: bool,
+    session: requests.Session | None,
+) -> tuple[TokenEndpoint, ClientTokens]:
+    """The token endpoint and the client's tokens, from checked settings.
+
+    Raises:
+        CredentialsError: The client ID or secret is unusable.
+        ConfigurationError: Any other setting is.
+    """
+    secret, token_url, store = checked_settings(
+        client_id, client_secret, token_url, audience, attempts, deadline, session, token_cache
+    )
+    endpoint = TokenEndpoint(
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=secret,
+        audience=audience,
+        timeout=checked_timeout(timeout, what="OAuthClientCredentials: timeout"),
+        attempts=attempts,
+        deadline=float(deadline),
+        clock=clock or suspend_aware_clock(),
+        sleep=sleep or time.sleep,
+    )
+    tokens = ClientTokens(
+        StoreKey(token_url, client_id, audience, secret),
+        clock=clock,
+        store=store or None,
+        shared=bool(shared),
+        deadline=float(deadline),
+        background=background,
+    )
+    return endpoint, tokens
 
 
 def checked_settings(
@@ -62,15 +122,6 @@ def checked_settings(
             f"got {type(token_cache).__name__}"
         )
     return secret, token_url, token_cache
-
-
-def lock_timeout(store: TokenStore) -> float:
-    """The store's longest wait for another holder; a user store's odd value counts as 0."""
-    try:
-        wait = float(store.lock_timeout)
-    except Exception:  # noqa: BLE001 - a user's store: its property may fail
-        return 0.0
-    return wait if 0 <= wait < float("inf") else 0.0
 
 
 def _checked_url(url: object, name: str) -> str:

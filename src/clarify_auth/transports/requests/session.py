@@ -19,6 +19,7 @@ from clarify_auth._errors import ClarifyAuthError, shortened
 from clarify_auth._urls import check_proxy, check_transport, origin_of, origin_prefix
 from clarify_auth.credentials.model import Credentials, load_credentials
 from clarify_auth.transports.requests.authenticators import Authenticator
+from clarify_auth.transports.requests.token_http import TokenHTTP
 from clarify_auth.transports.requests.token_requests import USER_AGENT
 from clarify_auth.transports.rpc import (
     DEFAULT_API_VERSION,
@@ -120,9 +121,9 @@ class ClarifySession(requests.Session):
         self._api_origin = origin_of(self.credentials.api_url)
         self._api_prefix = origin_prefix(self.credentials.api_url)
         if self._owns_authenticator:
-            take = getattr(self.auth, "_take_transport_settings_from", None)
-            if take is not None:
-                take(self)  # token requests go the way this session's requests go
+            token_http = getattr(self.auth, "_token_http", None)
+            if isinstance(token_http, TokenHTTP):
+                token_http.follow(self)  # token requests go the way this session's requests go
         _LIVE_SESSIONS.add(self)
 
     def _is_api_origin(self, url: str) -> bool:
