@@ -29,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -39,7 +39,7 @@ from clarify_auth.tokens.token import AccessToken
 if TYPE_CHECKING:
     from clarify_auth.tokens.stores.protocol import StoreKey
 
-__all__ = ["EntryKeys", "UnusableEntryError", "entry_keys"]
+__all__ = ["EntryKeys", "UnusableEntryError", "entry_keys", "opened_reply", "text_of"]
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
@@ -176,3 +176,30 @@ def entry_keys(key: StoreKey, prefix: str) -> EntryKeys:
         _seal=derive(b"entry"),
         _fingerprint=derive(b"fingerprint"),
     )
+
+
+def text_of(value: object) -> str:
+    """A value Redis sent, as text for a message (bytes decoded, never raising)."""
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+
+def opened_reply(keys: EntryKeys, reply: Any, *, now_wall: float) -> StoredToken | str | None:
+    """The load script's reply: the token, ``None`` for no entry, or why what is there is unusable.
+
+    The script answers ``[1, value, pttl]`` for a string, ``[0]`` for no key,
+    ``[-1, type]`` for another type and ``[-2, size]`` for a value too large.
+    """
+    status = int(reply[0])
+    if status == 0:
+        return None
+    if status == -1:
+        return f"it is a Redis {text_of(reply[1])}, not an entry"
+    if status == -2:  # noqa: PLR2004 - the script's "too large"
+        return f"it holds {text_of(reply[1])} bytes, more than an entry"
+    ttl_ms = int(reply[2])
+    if ttl_ms < 0:
+        return "it never expires, and every entry written here does"
+    try:
+        return keys.open(reply[1], ttl_ms=ttl_ms, now_wall=now_wall)
+    except UnusableEntryError as exc:
+        return str(exc)

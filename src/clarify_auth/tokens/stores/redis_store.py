@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 from clarify_auth._errors import ConfigurationError
 from clarify_auth.tokens.stores import redis_link
 from clarify_auth.tokens.stores.protocol import warn_limited
-from clarify_auth.tokens.stores.redis_entries import MARKER_CHARS, UnusableEntryError, entry_keys
+from clarify_auth.tokens.stores.redis_entries import (
+    MARKER_CHARS,
+    entry_keys,
+    opened_reply,
+    text_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -216,7 +221,7 @@ class RedisTokenCache:
                 held = True
                 break
             if status == -1:  # the script removed it and took the lock
-                self._warn_entry(keys.lock, f"it was a Redis {_text(seen)}, not a lock")
+                self._warn_entry(keys.lock, f"it was a Redis {text_of(seen)}, not a lock")
                 held = True
                 break
             if first is None:
@@ -258,24 +263,11 @@ class RedisTokenCache:
         return found
 
     def _opened(self, keys: EntryKeys, reply: Any) -> StoredToken | None:
-        status = int(reply[0])
-        if status == 0:
+        found = opened_reply(keys, reply, now_wall=time.time())
+        if isinstance(found, str):
+            self._warn_entry(keys.entry, found)
             return None
-        if status == -1:
-            self._warn_entry(keys.entry, f"it is a Redis {_text(reply[1])}, not an entry")
-            return None
-        if status == -2:  # noqa: PLR2004 - the script's "too large"
-            self._warn_entry(keys.entry, f"it holds {_text(reply[1])} bytes, more than an entry")
-            return None
-        ttl_ms = int(reply[2])
-        if ttl_ms < 0:
-            self._warn_entry(keys.entry, "it never expires, and every entry written here does")
-            return None
-        try:
-            return keys.open(reply[1], ttl_ms=ttl_ms, now_wall=time.time())
-        except UnusableEntryError as exc:
-            self._warn_entry(keys.entry, str(exc))
-            return None
+        return found
 
     def _warn_entry(self, name: str, reason: str) -> None:
         warn_limited(
@@ -307,7 +299,3 @@ class RedisTokenCache:
             url=url, client=None, timeout=self.timeout, retry_after=self.retry_after
         )
         self._keys = {}
-
-
-def _text(value: object) -> str:
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
