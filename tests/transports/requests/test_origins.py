@@ -402,3 +402,26 @@ def test_http_to_https_upgrade_redirect_strips_authorization():
 
     assert upgraded.url.startswith("https://localhost/")
     assert "Authorization" not in upgraded.headers
+
+
+def test_a_request_reads_the_environment_once_not_again_for_the_check(no_network, monkeypatch):
+    """session.get's proxy check reuses what requests resolved; only a bare send resolves again."""
+    from clarify_auth.transports.requests import session as session_module
+
+    resolved: list[str] = []
+    real = session_module.resolve_proxies
+
+    def counting(request, proxies, trust_env=True):
+        resolved.append(request.url)
+        return real(request, proxies, trust_env)
+
+    monkeypatch.setattr(session_module, "resolve_proxies", counting)
+    no_network.get("http://127.0.0.1:9/v1/items", json={"ok": True})
+    session = ClarifySession(loopback_creds("basic"))
+
+    for _ in range(3):
+        session.get("items")
+    assert resolved == []
+
+    session.send(session.prepare_request(requests.Request("GET", "http://127.0.0.1:9/v1/items")))
+    assert resolved == ["http://127.0.0.1:9/v1/items"]
