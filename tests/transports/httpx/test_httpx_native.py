@@ -211,6 +211,51 @@ def test_verify_as_an_ssl_context_applies_to_the_token_request(ca):
         assert fake.rpc_calls == 1
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_http2_carries_the_token_request_too(ca, kind):
+    """A client with http2=True sends its token request over HTTP/2, like its API calls."""
+    pytest.importorskip("h2")
+    from _http2 import Http2Server
+
+    cert, key = ca.issue("h2-server", server=True)
+    context = ssl.create_default_context(cafile=str(ca.path))
+    with Http2Server(str(cert), str(key)) as server:
+        creds = creds_for(server.api_url)
+        if kind == "sync":
+            with Client(creds, verify=context, http2=True) as client:
+                result = client.rpc("clarify.selectItems")
+        else:
+
+            async def call() -> object:
+                async with AsyncClient(creds, verify=context, http2=True) as client:
+                    return await client.rpc("clarify.selectItems")
+
+            result = anyio.run(call)
+
+    assert result == {"ok": True}
+    assert [(seen.protocol, seen.method, seen.path) for seen in server.seen] == [
+        ("h2", "POST", "/v1/oauth/token"),
+        ("h2", "POST", "/v1/rpc"),
+    ]
+    assert server.seen[0].form["grant_type"] == "client_credentials"
+
+
+def test_a_client_without_http2_cannot_reach_an_http2_only_token_endpoint(ca):
+    """Against an HTTP/2-only server a plain client's token request fails (so h2 was needed above)."""
+    pytest.importorskip("h2")
+    from _http2 import Http2Server
+
+    cert, key = ca.issue("h2-only", server=True)
+    context = ssl.create_default_context(cafile=str(ca.path))
+    with Http2Server(str(cert), str(key)) as server:
+        creds = creds_for(server.api_url)
+        auth = Authenticator.from_credentials(creds, attempts=1)
+        with Client(creds, verify=context, authenticator=auth) as client, pytest.raises(TokenError):
+            client.rpc("clarify.selectItems")
+
+    assert server.seen == []
+
+
 def test_a_certificate_the_client_does_not_trust_is_a_tls_token_error(ca):
     """Without the private CA the token request fails as a TLS error, at once."""
     with tls_fake(ca) as fake, Client(https_creds(fake)) as client:
