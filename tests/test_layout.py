@@ -97,3 +97,20 @@ def test_architecture_md_names_every_folder_and_module_of_the_layers():
 
     assert all(f"{folder.rsplit('/', 1)[-1]}/" in text for folder in folders - {"."})
     assert all(module in text for module in modules)
+
+
+def test_no_module_over_400_lines_and_no_class_over_250():
+    """Every module of the package stays within 400 lines, and every class within 250."""
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        if lines > 400:
+            too_long.append(f"{path.relative_to(PACKAGE)}: {lines} lines")
+        too_long.extend(
+            f"{path.relative_to(PACKAGE)}: class {node.name}"
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 250
+        )
+
+    assert not too_long, too_long
